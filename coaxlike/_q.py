@@ -1,0 +1,280 @@
+"""Q: a state-action value function around a haiku forward pass."""
+import copy
+import inspect
+import secrets
+
+import gymnasium as gym
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _spaces
+from ._tree_check import check_same_tree
+
+__all__ = ["Q"]
+
+
+def _modeltype(func):
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"func must be a callable with an inspectable signature, got {func!r}"
+                        ) from e
+    positional = [p for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    if len(positional) == 2:
+        return 2
+    if len(positional) == 3:
+        return 1
+    raise TypeError("func must take (S, is_training) for a type-2 Q-function or "
+                    f"(S, A, is_training) for a type-1 Q-function, got signature "
+                    f"{inspect.signature(func)}")
+
+
+def _type1_as_type2(apply, n, start, action_preprocessor):
+    """Evaluate a type-1 forward pass on every action in one batched call -> (B, n)."""
+    def function_type2(params, state, rng, S, is_training):
+        batch = jax.tree_util.tree_leaves(S)[0].shape[0]
+        S_rep = jax.tree_util.tree_map(lambda x: jnp.repeat(x, n, axis=0), S)
+        A_rep = action_preprocessor(jnp.tile(jnp.arange(n) + start, batch))
+        Q, state = apply(params, state, rng, S_rep, A_rep, is_training)
+        return jnp.reshape(Q, (batch, n)), state
+    return function_type2
+
+
+def _type2_as_type1(apply, n):
+    """Pick the entries of a type-2 output for one-hot actions A (B, n) -> (B,)."""
+    def function_type1(params, state, rng, S, A, is_training):
+        Q, state = apply(params, state, rng, S, is_training)
+        return jnp.einsum("ba,ba->b", Q, jnp.asarray(A, Q.dtype)), state
+    return function_type1
+
+
+def _default_action_preprocessor(space):
+    if isinstance(space, gym.spaces.Discrete):
+        n, start = int(space.n), int(space.start)
+        return lambda a: jax.nn.one_hot(jnp.asarray(a) - start, n, dtype=jnp.float32)
+    if isinstance(space, gym.spaces.Box):
+        shape = tuple(space.shape)
+        return lambda a: jnp.reshape(jnp.asarray(a, jnp.float32), (-1, *shape))
+    raise TypeError(f"action space {space!r} is not supported by the default action "
+                    "preprocessor; expected Discrete or Box (pass action_preprocessor=)")
+
+
+class Q:
+    """A state-action value function :math:`q(s, a)` around a haiku-style forward pass.
+
+    Two kinds of forward pass are accepted, told apart by the signature of ``func``:
+
+    * **type-2** ``func(S, is_training) -> (B, n)``: one value per discrete action;
+    * **type-1** ``func(S, A, is_training) -> (B,)``: the value of the given actions (``A`` is
+      one-hot ``(B, n)`` for Discrete actions, ``float32 (B, *shape)`` for Box actions).
+
+    ``func`` is transformed with :func:`haiku.transform_with_state`, initialised on example
+    data built from the spaces and its output shape is checked at construction.
+
+    Observations: with a plain env, ``q(s)`` takes one observation; with a gymnasium vector env
+    (it has ``single_observation_space``) every call takes and returns a batch.
+
+    Args:
+        func: the forward pass, see above.
+        env: anything with gymnasium ``observation_space`` and ``action_space`` (or a vector
+            env with ``single_observation_space``/``single_action_space``).
+        observation_preprocessor: pure function mapping a batch of raw observations to the
+            network input; default: Box -> float32, Discrete -> one-hot, Tuple/Dict -> pytrees.
+        action_preprocessor: pure function mapping a batch of env actions to the type-1
+            network's action input; default: one-hot for Discrete, float32 for Box.
+        random_seed: seeds parameter initialisation and the key used for forward passes;
+            ``None`` draws a seed from the operating system.
+
+    Raises:
+        TypeError: ``func`` has neither signature, a space is unsupported, or type-2 with a
+            non-Discrete action space.
+        ValueError: ``func`` returns the wrong shape on example data.
+
+    Examples:
+        >>> import gymnasium as gym, haiku as hk, jax.numpy as jnp
+        >>> import coaxlike
+        >>> env = gym.make("CartPole-v1")
+        >>> def func(S, is_training):
+        ...     return hk.nets.MLP([8, env.action_space.n])(S)
+        >>> q = coaxlike.Q(func, env, random_seed=0)
+        >>> q.modeltype, q(env.observation_space.sample()).shape
+        (2, (2,))
+    """
+
+    def __init__(self, func, env, *, observation_preprocessor=None, action_preprocessor=None,
+                 random_seed=None):
+        if not callable(func):
+            raise TypeError(f"func must be callable, got {type(func).__name__}")
+        self.observation_space, self.action_space, self.batched = _spaces.env_spaces(env)
+        self.modeltype = _modeltype(func)
+        discrete = isinstance(self.action_space, gym.spaces.Discrete)
+        if self.modeltype == 2 and not discrete:
+            raise TypeError("a type-2 Q-function func(S, is_training) needs a Discrete action "
+                            f"space, got {self.action_space!r}")
+        self.n_actions = int(self.action_space.n) if discrete else None
+        self.action_start = int(self.action_space.start) if discrete else 0
+        self.observation_preprocessor = (observation_preprocessor
+                                         or _spaces.make_preprocessor(self.observation_space))
+        self.action_preprocessor = (action_preprocessor
+                                    or _default_action_preprocessor(self.action_space))
+        self.random_seed = (secrets.randbits(31) if random_seed is None
+                            else int(random_seed))
+        self._func = func
+        self._transformed = hk.transform_with_state(func)
+        self.function = self._transformed.apply
+        if self.modeltype == 2:
+            self.function_type2 = self.function
+            self.function_type1 = _type2_as_type1(self.function, self.n_actions)
+        else:
+            self.function_type1 = self.function
+            self.function_type2 = (
+                _type1_as_type2(self.function, self.n_actions, self.action_start,
+                                self.action_preprocessor) if discrete else None)
+        init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
+        self._params, self._function_state = self._init_and_check(init_key)
+        self._check_s = _spaces.make_checker(self.observation_space, self.batched, "s")
+        self._values_jit = jax.jit(self._values)
+        self._soft_update_jit = jax.jit(
+            lambda new, old, tau: jax.tree_util.tree_map(
+                lambda n, o: (tau * n + (1 - tau) * o).astype(o.dtype), new, old))
+
+    def _init_and_check(self, key):
+        batch = 2
+        S = self.observation_preprocessor(_spaces.example_batch(self.observation_space, batch))
+        if self.modeltype == 2:
+            args, want = (S,), (batch, self.n_actions)
+            what = "(batch, n_actions)"
+        else:
+            A = self.action_preprocessor(_spaces.example_batch(self.action_space, batch))
+            args, want, what = (S, A), (batch,), "(batch,)"
+        params, state = self._transformed.init(key, *args, True)
+        out, _ = jax.eval_shape(lambda p, s: self.function(p, s, key, *args, False),
+                                params, state)
+        out = jax.tree_util.tree_leaves(out)
+        if len(out) != 1 or out[0].shape != want:
+            got = out[0].shape if len(out) == 1 else f"{len(out)} arrays"
+            raise ValueError(f"func must return shape {what} = {want} for a type-"
+                             f"{self.modeltype} Q-function on a batch of {batch}, got {got}")
+        if not jnp.issubdtype(out[0].dtype, jnp.floating):
+            raise ValueError(f"func must return floating-point values, got {out[0].dtype}")
+        return params, state
+
+    # --- parameters and state --------------------------------------------------------------
+
+    @property
+    def params(self):
+        """The haiku parameters (a pytree). The setter checks structure, shapes and dtypes."""
+        return self._params
+
+    @params.setter
+    def params(self, new_params):
+        check_same_tree(new_params, self._params, "params")
+        self._params = jax.tree_util.tree_map(jnp.asarray, new_params)
+
+    @property
+    def function_state(self):
+        """The haiku function state (e.g. BatchNorm statistics); ``{}`` when there is none."""
+        return self._function_state
+
+    @function_state.setter
+    def function_state(self, new_state):
+        check_same_tree(new_state, self._function_state, "function_state")
+        self._function_state = jax.tree_util.tree_map(jnp.asarray, new_state)
+
+    def copy(self):
+        """Return a new ``Q`` with the same function and copies of params and state.
+
+        The copy shares nothing mutable with the original: updating one leaves the other
+        unchanged (the usual way to make a target network).
+
+        Examples:
+            >>> q_targ = q.copy()  # doctest: +SKIP
+        """
+        new = copy.copy(self)
+        new._params = jax.tree_util.tree_map(jnp.array, self._params)
+        new._function_state = jax.tree_util.tree_map(jnp.array, self._function_state)
+        return new
+
+    def soft_update(self, other, tau):
+        r"""Move params and state towards ``other``'s: :math:`\theta \leftarrow \tau
+        \theta_\text{other} + (1 - \tau)\theta`; ``tau=1`` is a hard copy.
+
+        Args:
+            other: a ``Q`` with the same structure (e.g. the online network).
+            tau: float in ``[0, 1]``.
+
+        Raises:
+            ValueError: ``tau`` outside ``[0, 1]`` or structures differ.
+        """
+        tau = float(tau)
+        if not 0.0 <= tau <= 1.0:
+            raise ValueError(f"tau must be in [0, 1], got {tau!r}")
+        check_same_tree(other.params, self._params, "other.params")
+        tau = jnp.float32(tau)
+        self._params = self._soft_update_jit(other.params, self._params, tau)
+        self._function_state = self._soft_update_jit(
+            other.function_state, self._function_state, tau)
+
+    # --- convenience calls -----------------------------------------------------------------
+
+    def _values(self, params, state, key, S, A):
+        S = self.observation_preprocessor(S)
+        if A is None:
+            Q, _ = self.function_type2(params, state, key, S, False)
+        else:
+            Q, _ = self.function_type1(params, state, key, S, self.action_preprocessor(A),
+                                       False)
+        return Q
+
+    def __call__(self, s, a=None):
+        """Evaluate :math:`q(s, \\cdot)` (``a=None``) or :math:`q(s, a)`.
+
+        Args:
+            s: one raw observation, or a batch ``(B, ...)`` with a vector env.
+            a: optional action (batch ``(B,)`` with a vector env).
+
+        Returns:
+            ``q(s, .)`` as a numpy array ``(n,)`` (``(B, n)`` batched), or ``q(s, a)`` as a
+            float (``(B,)`` array batched).
+        """
+        S = self._check_s(s)
+        if not self.batched:
+            S = jax.tree_util.tree_map(lambda x: np.expand_dims(x, 0), S)
+        if a is not None:
+            A = np.asarray(a)
+            if A.shape[:1] != (1,) and not self.batched:
+                A = A[None]
+            if self.n_actions is not None and not np.isin(
+                    A, np.arange(self.n_actions) + self.action_start).all():
+                raise ValueError(f"a must be an action of {self.action_space!r}, got {a!r}")
+        elif self.function_type2 is None:
+            raise TypeError("q(s) needs a Discrete action space; pass a for Box actions")
+        else:
+            A = None
+        Q = np.asarray(self._values_jit(self._params, self._function_state, self._key, S, A))
+        if self.batched:
+            return Q
+        return float(Q[0]) if a is not None else Q[0]
+
+    # --- serialization ---------------------------------------------------------------------
+
+    def _serial_static(self):
+        return {"modeltype": self.modeltype,
+                "observation_space": _spaces.describe_space(self.observation_space),
+                "action_space": _spaces.describe_space(self.action_space),
+                "batched": self.batched}
+
+    def _serial_tree(self):
+        return {"params": self._params, "function_state": self._function_state}
+
+    def _serial_restore(self, tree):
+        self.params = tree["params"]
+        self.function_state = tree["function_state"]
+
+    def __repr__(self):
+        return (f"Q(modeltype={self.modeltype}, observation_space={self.observation_space!r}, "
+                f"action_space={self.action_space!r}, batched={self.batched})")

@@ -1,0 +1,48 @@
+"""Checking that a new pytree can replace an old one: same structure, leaf shapes and dtypes.
+
+Used by every property setter that accepts parameters or state, so that a mismatch is
+reported with the first offending key path and the object is left unchanged.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = []  # private module
+
+
+def _meta(x):
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return tuple(x.shape), str(x.dtype)
+    x = np.asarray(x) if not hasattr(x, "dtype") else x
+    return tuple(x.shape), str(x.dtype)
+
+
+def check_same_tree(new, old, name):
+    """Raise unless ``new`` has the tree structure, leaf shapes and leaf dtypes of ``old``.
+
+    Args:
+        new: the candidate pytree.
+        old: the reference pytree.
+        name: the argument's name, used in error messages (e.g. ``"q.params"``).
+
+    Raises:
+        TypeError: the tree structures differ (names the first differing key path).
+        ValueError: a leaf has another shape or dtype (names its key path).
+    """
+    new_leaves, new_def = jax.tree_util.tree_flatten_with_path(new)
+    old_leaves, old_def = jax.tree_util.tree_flatten_with_path(old)
+    if new_def != old_def:
+        new_paths = [jax.tree_util.keystr(p) for p, _ in new_leaves]
+        old_paths = [jax.tree_util.keystr(p) for p, _ in old_leaves]
+        for i in range(max(len(new_paths), len(old_paths))):
+            got = new_paths[i] if i < len(new_paths) else "<nothing>"
+            want = old_paths[i] if i < len(old_paths) else "<nothing>"
+            if got != want:
+                raise TypeError(f"{name} has another tree structure: expected leaf {want}, "
+                                f"got {got}")
+        raise TypeError(f"{name} has another tree structure: expected {old_def}, got {new_def}")
+    for (path, x), (_, y) in zip(new_leaves, old_leaves):
+        if _meta(x) != _meta(y):
+            (xs, xd), (ys, yd) = _meta(x), _meta(y)
+            raise ValueError(f"{name}{jax.tree_util.keystr(path)} must have shape {ys} and "
+                             f"dtype {yd}, got shape {xs} and dtype {xd}")

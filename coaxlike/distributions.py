@@ -1,0 +1,131 @@
+r"""Pure logits builders for value-based policies, and greedy tie-breaking.
+
+Every function here is pure and works on arrays with any leading shape ``(..., n)``; they
+can be used inside :func:`jax.jit`, :func:`jax.vmap` and :func:`jax.lax.scan`. The logits
+they return are exact log-probabilities up to an additive constant, so
+``jax.nn.log_softmax(logits)[a]`` is the log-propensity of action ``a``.
+
+**Masks.** ``action_mask`` is a bool array broadcastable to ``q_values`` (``True`` =
+allowed). Masked actions get logit ``-inf`` (probability exactly 0); the others renormalise.
+A row whose mask is all ``False`` has no distribution: its logits are all ``-inf`` and
+sampling from it is undefined (the policy classes reject such masks with ``ValueError``).
+
+**Non-finite Q-values.** If any *allowed* Q-value of a row is NaN or infinite, the whole
+row of logits is NaN, so that the problem shows up in sampled log-propensities instead of
+silently becoming some valid-looking distribution. The policy classes raise ``ValueError``
+instead.
+"""
+import jax
+import jax.numpy as jnp
+
+__all__ = ["epsilon_greedy_logits", "boltzmann_logits", "greedy_index"]
+
+
+def _mask_and_validity(q_values, action_mask):
+    q_values = jnp.asarray(q_values)
+    if action_mask is None:
+        mask = jnp.ones(q_values.shape, bool)
+    else:
+        mask = jnp.broadcast_to(jnp.asarray(action_mask, bool), q_values.shape)
+    finite = jnp.all(jnp.isfinite(q_values) | ~mask, axis=-1, keepdims=True)
+    return q_values, mask, finite
+
+
+def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
+    r"""Logits of the epsilon-greedy distribution, with ties split evenly.
+
+    With :math:`\mathcal{A}` the allowed actions and
+    :math:`\mathcal{G} = \{a \in \mathcal{A}: q(a) = \max_{b \in \mathcal{A}} q(b)\}` the tied
+    greedy ones,
+
+    .. math::
+
+        p(a) = \frac{\varepsilon}{|\mathcal{A}|}\,[a \in \mathcal{A}]
+             + \frac{1 - \varepsilon}{|\mathcal{G}|}\,[a \in \mathcal{G}],
+        \qquad \text{logits} = \log p,
+
+    so ``epsilon = 0`` gives non-greedy actions logit ``-inf`` (probability exactly 0).
+
+    Args:
+        q_values: float array ``(..., n)``.
+        epsilon: scalar (or array broadcastable to ``(..., 1)``) in ``[0, 1]``.
+        action_mask: optional bool array broadcastable to ``(..., n)``.
+
+    Returns:
+        float array ``(..., n)`` of log-probabilities (``-inf`` where ``p = 0``; all NaN for a
+        row with non-finite allowed Q-values).
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from coaxlike.distributions import epsilon_greedy_logits
+        >>> p = jnp.exp(epsilon_greedy_logits(jnp.array([1., 3., 3., 0.]), 0.2))
+        >>> [round(float(x), 2) for x in p]
+        [0.05, 0.45, 0.45, 0.05]
+    """
+    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    epsilon = jnp.asarray(epsilon, q_values.dtype)
+    q_max = jnp.max(jnp.where(mask, q_values, -jnp.inf), axis=-1, keepdims=True)
+    greedy = mask & (q_values == q_max)
+    n_allowed = jnp.sum(mask, axis=-1, keepdims=True).astype(q_values.dtype)
+    n_greedy = jnp.sum(greedy, axis=-1, keepdims=True).astype(q_values.dtype)
+    probs = (jnp.where(mask, epsilon / n_allowed, 0.0)
+             + jnp.where(greedy, (1.0 - epsilon) / n_greedy, 0.0))
+    positive = probs > 0
+    logits = jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
+    return jnp.where(finite, logits, jnp.nan)
+
+
+def boltzmann_logits(q_values, temperature, action_mask=None):
+    r"""Logits of the Boltzmann (softmax) distribution: :math:`q(a) / \tau` on allowed actions.
+
+    .. math::
+
+        p(a) = \frac{\exp(q(a)/\tau)\,[a \in \mathcal{A}]}
+                    {\sum_{b \in \mathcal{A}} \exp(q(b)/\tau)}
+
+    Args:
+        q_values: float array ``(..., n)``.
+        temperature: positive scalar (or array broadcastable to ``(..., 1)``).
+        action_mask: optional bool array broadcastable to ``(..., n)``.
+
+    Returns:
+        float array ``(..., n)``: ``q / temperature`` where allowed, ``-inf`` where masked;
+        all NaN for a row with non-finite allowed Q-values.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from coaxlike.distributions import boltzmann_logits
+        >>> logits = boltzmann_logits(jnp.array([1., 2., 3.]), 0.5,
+        ...                           jnp.array([True, False, True]))
+        >>> logits.tolist()
+        [2.0, -inf, 6.0]
+    """
+    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    logits = jnp.where(mask, q_values / jnp.asarray(temperature, q_values.dtype), -jnp.inf)
+    return jnp.where(finite, logits, jnp.nan)
+
+
+def greedy_index(q_values, key, action_mask=None):
+    """Index of the largest allowed Q-value, ties broken uniformly at random.
+
+    Args:
+        q_values: float array ``(..., n)``.
+        key: a JAX PRNG key; rows draw independently.
+        action_mask: optional bool array broadcastable to ``(..., n)``.
+
+    Returns:
+        int32 array ``(...)`` of indices in ``[0, n)``. Rows with non-finite allowed Q-values
+        return ``-1``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from coaxlike.distributions import greedy_index
+        >>> int(greedy_index(jnp.array([0., 5., 1.]), jax.random.key(0)))
+        1
+    """
+    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    q_max = jnp.max(jnp.where(mask, q_values, -jnp.inf), axis=-1, keepdims=True)
+    greedy = mask & (q_values == q_max)
+    noise = jax.random.uniform(key, q_values.shape)
+    index = jnp.argmax(jnp.where(greedy, noise, -1.0), axis=-1).astype(jnp.int32)
+    return jnp.where(finite[..., 0], index, -1)

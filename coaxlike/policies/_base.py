@@ -1,0 +1,300 @@
+"""The shared machinery of value-based policies: pure functions and the thin stateful shell.
+
+A value-based policy turns the type-2 values ``q(s, .)`` of a :class:`~coaxlike.Q` into
+logits with a pure *logits builder* (see :mod:`coaxlike.distributions`) and acts through a
+:class:`distrax.Categorical` over those logits. Its one hyperparameter (epsilon,
+temperature) is an array leaf of ``params``, so changing it never recompiles anything.
+"""
+import functools
+import secrets
+
+import distrax
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._q import Q
+from .._tree_check import check_same_tree
+from ..distributions import greedy_index
+
+__all__ = []  # private module
+
+_NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
+              "{where}; check the network (the pure functions return NaN logits here)")
+
+
+# --- pure functions (batched over the leading axis of S) ------------------------------------
+
+def _logits(function_type2, builder, hp_name, params, state, rng, S, action_mask=None):
+    Q_s, _ = function_type2(params["q"], state, rng, S, False)
+    return builder(Q_s, params[hp_name], action_mask)
+
+
+def _sample_index(logits_func, params, state, rng, S, action_mask=None):
+    """(index in [0, n) or -1 where the logits are NaN, exact log-propensity)."""
+    rng_q, rng_a = jax.random.split(rng)
+    logits = logits_func(params, state, rng_q, S, action_mask)
+    index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
+    return jnp.where(jnp.isnan(logits[..., 0]), -1, index), logp
+
+
+def _mode_index(function_type2, params, state, rng, S, action_mask=None):
+    rng_q, rng_a = jax.random.split(rng)
+    Q_s, _ = function_type2(params["q"], state, rng_q, S, False)
+    return greedy_index(Q_s, rng_a, action_mask)
+
+
+def _log_proba_index(logits_func, params, state, rng, S, index, action_mask=None):
+    logits = logits_func(params, state, rng, S, action_mask)
+    return distrax.Categorical(logits=logits).log_prob(index)
+
+
+def _sample(sample_index, start, params, state, rng, S, action_mask=None):
+    index, logp = sample_index(params, state, rng, S, action_mask)
+    return index + start, logp
+
+
+def _mode(mode_index, start, params, state, rng, S, action_mask=None):
+    return mode_index(params, state, rng, S, action_mask) + start
+
+
+def _log_proba(log_proba_index, start, params, state, rng, S, A, action_mask=None):
+    return log_proba_index(params, state, rng, S, jnp.asarray(A) - start, action_mask)
+
+
+def _on_raw(fn, preprocess, batched):
+    """Jit ``fn`` for raw observations: preprocess, add/remove the batch axis, split the key.
+
+    Returns ``jitted(params, state, key, s, action_mask, *extra) -> (out, next_key)``.
+    """
+    def wrapped(params, state, key, s, action_mask, *extra):
+        key, subkey = jax.random.split(key)
+        if not batched:
+            s = jax.tree_util.tree_map(lambda x: jnp.expand_dims(x, 0), s)
+            action_mask = None if action_mask is None else action_mask[None]
+            extra = tuple(jnp.expand_dims(x, 0) for x in extra)
+        out = fn(params, state, subkey, preprocess(s), *extra, action_mask=action_mask)
+        if not batched:
+            out = jax.tree_util.tree_map(lambda x: x[0], out)
+        return out, key
+    return jax.jit(wrapped)
+
+
+# --- the shell ------------------------------------------------------------------------------
+
+class ValuePolicy:
+    """Abstract base of the value-based policies; use :class:`~coaxlike.EpsilonGreedy` or
+    :class:`~coaxlike.BoltzmannPolicy`.
+
+    Subclasses set ``_hp_name`` (the key of the hyperparameter in ``params``), ``_builder``
+    (a pure logits builder ``(q_values, hp, action_mask) -> logits``) and ``_check_hp``
+    (validates a hyperparameter value and returns it as a float), and nothing else.
+
+    Attributes:
+        q: the shared :class:`~coaxlike.Q`; updates to it are seen on the next call.
+        sample_func: pure ``(params, state, rng, S, action_mask=None) -> (A, logP)`` over a
+            preprocessed batch ``S``; ``A`` ``(B,)`` env actions, ``logP`` ``(B,)``.
+        mode_func: pure ``(params, state, rng, S, action_mask=None) -> A``, greedy with
+            random tie-breaking.
+        logits_func: pure ``(params, state, rng, S, action_mask=None) -> logits (B, n)``.
+        log_proba_func: pure ``(params, state, rng, S, A, action_mask=None) -> logP (B,)``.
+    """
+
+    _hp_name = None
+    _builder = None
+    _seed_salt = 0
+
+    def __init__(self, q, hyperparameter, *, random_seed=None):
+        if type(self) is ValuePolicy:
+            raise TypeError("ValuePolicy is abstract; use EpsilonGreedy or BoltzmannPolicy")
+        if not isinstance(q, Q):
+            raise TypeError(f"q must be a coaxlike.Q, got {type(q).__name__}")
+        if not isinstance(q.action_space, gym.spaces.Discrete):
+            raise TypeError(f"{type(self).__name__} needs a Discrete action space, got "
+                            f"{q.action_space!r}")
+        self.q = q
+        self._hp = jnp.float32(self._check_hp(hyperparameter))
+        if random_seed is None:
+            random_seed = q.random_seed if q.random_seed is not None else secrets.randbits(31)
+        self.random_seed = int(random_seed)
+        self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
+
+        builder = type(self)._builder
+        start, prep, batched = q.action_start, q.observation_preprocessor, q.batched
+        self.logits_func = functools.partial(_logits, q.function_type2, builder, self._hp_name)
+        sample_index = functools.partial(_sample_index, self.logits_func)
+        mode_index = functools.partial(_mode_index, q.function_type2)
+        log_proba_index = functools.partial(_log_proba_index, self.logits_func)
+        self.sample_func = functools.partial(_sample, sample_index, start)
+        self.mode_func = functools.partial(_mode, mode_index, start)
+        self.log_proba_func = functools.partial(_log_proba, log_proba_index, start)
+        self._sample_jit = _on_raw(sample_index, prep, batched)
+        self._mode_jit = _on_raw(mode_index, prep, batched)
+        self._logits_jit = _on_raw(self.logits_func, prep, batched)
+        self._log_proba_jit = _on_raw(log_proba_index, prep, batched)
+
+    # --- params ----------------------------------------------------------------------------
+
+    @property
+    def params(self):
+        """``{hyperparameter_name: float32 scalar, 'q': q.params}``.
+
+        The setter checks tree structure, leaf shapes and dtypes and the hyperparameter's
+        range before changing anything; it sets ``q.params`` too (the Q-function is shared).
+        """
+        return {self._hp_name: self._hp, "q": self.q.params}
+
+    @params.setter
+    def params(self, new_params):
+        check_same_tree(new_params, self.params, "params")
+        hp = jnp.float32(self._check_hp(new_params[self._hp_name]))
+        self.q.params = new_params["q"]
+        self._hp = hp
+
+    def _set_hp(self, value):
+        self._hp = jnp.float32(self._check_hp(value))
+
+    # --- host-side checks ------------------------------------------------------------------
+
+    def _check_mask(self, action_mask):
+        if action_mask is None:
+            return None
+        m = np.asarray(action_mask)
+        n = self.q.n_actions
+        if m.dtype != bool:
+            if m.dtype.kind not in "iu" or not np.isin(m, (0, 1)).all():
+                raise ValueError(f"action_mask must be a bool array (True = allowed), got "
+                                 f"{m.dtype} values {m!r}")
+            m = m.astype(bool)
+        ndim = 2 if self.q.batched else 1
+        if m.ndim != ndim or m.shape[-1] != n:
+            want = f"(batch, {n})" if self.q.batched else f"({n},)"
+            raise ValueError(f"action_mask must have shape {want}, got {m.shape}")
+        if not m.any(axis=-1).all():
+            rows = np.flatnonzero(~m.reshape(-1, n).any(axis=-1)).tolist()
+            raise ValueError("action_mask must allow at least one action, got an all-False "
+                             f"mask (rows {rows})" if self.q.batched else
+                             "action_mask must allow at least one action, got all False")
+        return m
+
+    def _check_action(self, a):
+        A = np.asarray(a)
+        low = self.q.action_start
+        if A.dtype.kind not in "iu" or A.ndim != int(self.q.batched) or np.any(A < low) \
+                or np.any(A >= low + self.q.n_actions):
+            want = "(batch,) array of" if self.q.batched else "an"
+            raise ValueError(f"a must be {want} integer action(s) in [{low}, "
+                             f"{low + self.q.n_actions}), got {a!r}")
+        return A
+
+    def _call(self, jitted, s, action_mask, *extra):
+        S = self.q._check_s(s)
+        mask = self._check_mask(action_mask)
+        out, self._key = jitted(self.params, self.q.function_state, self._key, S, mask, *extra)
+        return out
+
+    def _actions(self, index):
+        if self.q.batched:
+            index = np.asarray(index)
+            if (index < 0).any():
+                raise ValueError(_NONFINITE.format(
+                    where=f"rows {np.flatnonzero(index < 0).tolist()}"))
+            return index + self.q.action_start
+        index = int(index)
+        if index < 0:
+            raise ValueError(_NONFINITE.format(where="this observation"))
+        return index + self.q.action_start
+
+    # --- acting ----------------------------------------------------------------------------
+
+    def __call__(self, s, return_logp=False, action_mask=None):
+        """Sample an action from the policy.
+
+        Args:
+            s: one raw observation (a batch ``(B, ...)`` with a vector env).
+            return_logp: also return the exact log-propensity ``log pi(a|s)``.
+            action_mask: optional bool ``(n,)`` (``(B, n)`` batched); True = allowed.
+
+        Returns:
+            ``a`` (an int, or ``(B,)`` array), or ``(a, logp)`` with ``return_logp=True``.
+
+        Raises:
+            ValueError: bad observation or mask, or non-finite Q-values.
+        """
+        index, logp = self._call(self._sample_jit, s, action_mask)
+        a = self._actions(index)
+        if not return_logp:
+            return a
+        return a, (np.asarray(logp) if self.q.batched else float(logp))
+
+    def mode(self, s, action_mask=None):
+        """The greedy action ``argmax_a q(s, a)`` among allowed actions, ties broken
+        uniformly at random (reproducible under the seed).
+
+        Args:
+            s: one raw observation (a batch with a vector env).
+            action_mask: optional bool mask, as in ``__call__``.
+
+        Returns:
+            an int (or ``(B,)`` array) in ``[start, start + n)``.
+        """
+        return self._actions(self._call(self._mode_jit, s, action_mask))
+
+    def mean(self, s, action_mask=None):
+        """For a Discrete action space, the mean is the mode: same as :meth:`mode`."""
+        return self.mode(s, action_mask)
+
+    def dist_params(self, s, action_mask=None):
+        """The distribution's parameters ``{'logits': (n,) or (B, n) numpy array}``.
+
+        Masked actions (and, for epsilon-greedy with epsilon 0, non-greedy ones) have logit
+        ``-inf``. Raises ``ValueError`` for non-finite allowed Q-values.
+        """
+        logits = np.asarray(self._call(self._logits_jit, s, action_mask))
+        bad = np.isnan(logits[..., 0])
+        if bad.any():
+            self._actions(np.where(bad, -1, 0))  # raises with the rows named
+        return {"logits": logits}
+
+    def dist(self, s, action_mask=None):
+        """The action distribution at ``s`` as a :class:`distrax.Categorical` over indices
+        ``[0, n)`` (add ``q.action_start`` for env actions)."""
+        return distrax.Categorical(logits=jnp.asarray(self.dist_params(s, action_mask)["logits"]))
+
+    def log_proba(self, s, a, action_mask=None):
+        """Exact log-propensity ``log pi(a|s)`` (``-inf`` for impossible actions).
+
+        Args:
+            s: one raw observation (a batch with a vector env).
+            a: an action (a ``(B,)`` array batched) in ``[start, start + n)``.
+            action_mask: optional bool mask.
+
+        Returns:
+            a float (or ``(B,)`` array).
+        """
+        A = self._check_action(a) - self.q.action_start
+        logp = self._call(self._log_proba_jit, s, action_mask, A)
+        logp = np.asarray(logp)
+        if np.isnan(logp).any():
+            self._actions(np.where(np.isnan(logp), -1, 0))
+        return logp if self.q.batched else float(logp)
+
+    # --- serialization ---------------------------------------------------------------------
+
+    def _serial_static(self):
+        return {"hyperparameter": self._hp_name, "q": self.q._serial_static()}
+
+    def _serial_tree(self):
+        return {"params": self.params, "function_state": self.q.function_state,
+                "key": self._key}
+
+    def _serial_restore(self, tree):
+        check_same_tree(tree, self._serial_tree(), "tree")
+        hp = jnp.float32(self._check_hp(tree["params"][self._hp_name]))
+        self.q._serial_restore({"params": tree["params"]["q"],
+                                "function_state": tree["function_state"]})
+        self._hp, self._key = hp, tree["key"]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._hp_name}={float(self._hp)!r}, q={self.q!r})"

@@ -1,0 +1,67 @@
+"""BoltzmannPolicy: softmax over Q-values divided by a temperature."""
+import math
+
+from ..distributions import boltzmann_logits
+from ._base import ValuePolicy
+
+__all__ = ["BoltzmannPolicy"]
+
+
+def _check_temperature(temperature):
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a positive float, got {temperature!r}") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+    return value
+
+
+class BoltzmannPolicy(ValuePolicy):
+    r"""Boltzmann (softmax) policy over a :class:`~coaxlike.Q` (Discrete actions).
+
+    .. math::
+
+        \pi(a|s) \propto \exp\big(q(s, a) / \tau\big) \quad (a \text{ allowed})
+
+    ``logits = q / temperature``; sampling goes through a :class:`distrax.Categorical`, so
+    ``pi(s, return_logp=True)`` returns the exact log-propensity. ``temperature`` is an array
+    leaf of ``params``: changing it never recompiles.
+
+    Args:
+        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied).
+        temperature: positive finite float.
+        random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
+
+    Raises:
+        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
+        ValueError: ``temperature`` not finite and positive.
+
+    Examples:
+        >>> import gymnasium as gym, haiku as hk
+        >>> import coaxlike
+        >>> env = gym.make("CartPole-v1")
+        >>> q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), env, random_seed=0)
+        >>> pi = coaxlike.BoltzmannPolicy(q, temperature=0.5)
+        >>> s, _ = env.reset(seed=0)
+        >>> sorted(pi.dist_params(s))
+        ['logits']
+        >>> pi.temperature = 0.1  # no recompilation
+    """
+
+    _hp_name = "temperature"
+    _builder = staticmethod(boltzmann_logits)
+    _check_hp = staticmethod(_check_temperature)
+    _seed_salt = 2
+
+    def __init__(self, q, temperature=0.02, *, random_seed=None):
+        super().__init__(q, temperature, random_seed=random_seed)
+
+    @property
+    def temperature(self):
+        """The softmax temperature (float); the setter validates finite and > 0."""
+        return float(self._hp)
+
+    @temperature.setter
+    def temperature(self, value):
+        self._set_hp(value)

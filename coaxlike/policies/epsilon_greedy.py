@@ -1,0 +1,73 @@
+"""EpsilonGreedy: greedy with probability 1 - epsilon, uniform with probability epsilon."""
+import math
+
+from ..distributions import epsilon_greedy_logits
+from ._base import ValuePolicy
+
+__all__ = ["EpsilonGreedy"]
+
+
+def _check_epsilon(epsilon):
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilon must be a float in [0, 1], got {epsilon!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+    return value
+
+
+class EpsilonGreedy(ValuePolicy):
+    r"""Epsilon-greedy policy over a type-1 or type-2 :class:`~coaxlike.Q` (Discrete actions).
+
+    Action probabilities (allowed actions :math:`\mathcal{A}`, tied maxima
+    :math:`\mathcal{G}`):
+
+    .. math::
+
+        \pi(a|s) = \frac{\varepsilon}{|\mathcal{A}|}[a \in \mathcal{A}]
+                 + \frac{1-\varepsilon}{|\mathcal{G}|}[a \in \mathcal{G}]
+
+    Sampling goes through a :class:`distrax.Categorical` over ``log pi``, so
+    ``pi(s, return_logp=True)`` returns the exact log-propensity of the sampled action.
+    ``epsilon`` is an array leaf of ``params``: ``pi.epsilon = x`` takes effect on the next call
+    without recompiling.
+
+    Args:
+        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied).
+        epsilon: float in ``[0, 1]``.
+        random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
+
+    Raises:
+        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
+        ValueError: ``epsilon`` outside ``[0, 1]`` or not finite.
+
+    Examples:
+        >>> import gymnasium as gym, haiku as hk
+        >>> import coaxlike
+        >>> env = gym.make("CartPole-v1")
+        >>> q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), env, random_seed=0)
+        >>> pi = coaxlike.EpsilonGreedy(q, epsilon=0.1)
+        >>> s, _ = env.reset(seed=0)
+        >>> a, logp = pi(s, return_logp=True)
+        >>> a in (0, 1), logp <= 0.0
+        (True, True)
+        >>> pi.epsilon = 0.5  # no recompilation
+    """
+
+    _hp_name = "epsilon"
+    _builder = staticmethod(epsilon_greedy_logits)
+    _check_hp = staticmethod(_check_epsilon)
+    _seed_salt = 1
+
+    def __init__(self, q, epsilon=0.1, *, random_seed=None):
+        super().__init__(q, epsilon, random_seed=random_seed)
+
+    @property
+    def epsilon(self):
+        """The exploration probability (float); the setter validates ``0 <= epsilon <= 1``."""
+        return float(self._hp)
+
+    @epsilon.setter
+    def epsilon(self, value):
+        self._set_hp(value)
