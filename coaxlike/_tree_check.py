@@ -34,15 +34,19 @@ def check_same_tree(new, old, name):
     if new_def != old_def:
         new_paths = [jax.tree_util.keystr(p) for p, _ in new_leaves]
         old_paths = [jax.tree_util.keystr(p) for p, _ in old_leaves]
-        for i in range(max(len(new_paths), len(old_paths))):
-            got = new_paths[i] if i < len(new_paths) else "<nothing>"
-            want = old_paths[i] if i < len(old_paths) else "<nothing>"
-            if got != want:
-                raise TypeError(f"{name} has another tree structure: expected leaf {want}, "
-                                f"got {got}")
+        missing = [p for p in old_paths if p not in set(new_paths)]
+        unexpected = [p for p in new_paths if p not in set(old_paths)]
+        if missing or unexpected:
+            raise TypeError(f"{name} has another tree structure: missing leaves "
+                            f"{_few(missing)}, unexpected leaves {_few(unexpected)}")
         raise TypeError(f"{name} has another tree structure: expected {old_def}, got {new_def}")
     for (path, x), (_, y) in zip(new_leaves, old_leaves):
         if _meta(x) != _meta(y):
             (xs, xd), (ys, yd) = _meta(x), _meta(y)
             raise ValueError(f"{name}{jax.tree_util.keystr(path)} must have shape {ys} and "
                              f"dtype {yd}, got shape {xs} and dtype {xd}")
+
+
+def _few(paths, k=3):
+    shown = ", ".join(paths[:k]) or "none"
+    return shown + (f" (+{len(paths) - k} more)" if len(paths) > k else "")

@@ -35,7 +35,8 @@ def _sample_index(logits_func, params, state, rng, S, action_mask=None):
     """(index in [0, n) or -1 where the logits are NaN, exact log-propensity)."""
     rng_q, rng_a = jax.random.split(rng)
     logits = logits_func(params, state, rng_q, S, action_mask)
-    index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
+    with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
+        index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
     return jnp.where(jnp.isnan(logits[..., 0]), -1, index), logp
 
 
@@ -47,7 +48,8 @@ def _mode_index(function_type2, params, state, rng, S, action_mask=None):
 
 def _log_proba_index(logits_func, params, state, rng, S, index, action_mask=None):
     logits = logits_func(params, state, rng, S, action_mask)
-    return distrax.Categorical(logits=logits).log_prob(index)
+    with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
+        return distrax.Categorical(logits=logits).log_prob(index)
 
 
 def _sample(sample_index, start, params, state, rng, S, action_mask=None):

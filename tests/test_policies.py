@@ -1,0 +1,264 @@
+"""EpsilonGreedy and BoltzmannPolicy: exact probabilities, sampling, seeds, errors, compiles.
+
+Most tests use a parameter-free "identity" Q-function, ``q(s, .) = s``, so the observation
+*is* the vector of Q-values and every probability can be computed by hand.
+"""
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import coaxlike
+from ._stats import assert_frequencies, count_compiles
+from .conftest import FakeEnv, mlp_type2
+
+
+def identity_q(n=4, start=0, vector=False, type1=False, seed=0):
+    space = gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)
+    env = FakeEnv(space, gym.spaces.Discrete(n, start=start))
+    if vector:
+        env.single_observation_space, env.single_action_space = space, env.action_space
+    if type1:
+        def func(S, A, is_training):
+            return jnp.sum(S * A, axis=-1)
+    else:
+        def func(S, is_training):
+            return S
+    return coaxlike.Q(func, env, random_seed=seed)
+
+
+def eps_probs(q, eps, mask=None):
+    q = np.asarray(q, np.float64)
+    mask = np.ones(len(q), bool) if mask is None else np.asarray(mask)
+    greedy = mask & (q == q[mask].max())
+    return eps * mask / mask.sum() + (1 - eps) * greedy / greedy.sum()
+
+
+def boltz_probs(q, t, mask=None):
+    q = np.asarray(q, np.float64)
+    mask = np.ones(len(q), bool) if mask is None else np.asarray(mask)
+    e = np.where(mask, np.exp((q - q.max()) / t), 0.0)
+    return e / e.sum()
+
+
+S_TIE = np.array([1.0, 3.0, 3.0, 0.0], np.float32)
+MASK = np.array([True, False, True, True])
+
+
+@pytest.mark.parametrize("make, probs", [
+    (lambda q: coaxlike.EpsilonGreedy(q, 0.2), lambda s, m: eps_probs(s, 0.2, m)),
+    (lambda q: coaxlike.EpsilonGreedy(q, 0.0), lambda s, m: eps_probs(s, 0.0, m)),
+    (lambda q: coaxlike.EpsilonGreedy(q, 1.0), lambda s, m: eps_probs(s, 1.0, m)),
+    (lambda q: coaxlike.BoltzmannPolicy(q, 0.7), lambda s, m: boltz_probs(s, 0.7, m)),
+], ids=["eps0.2", "eps0", "eps1", "boltzmann"])
+@pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+def test_dist_params_log_proba_and_every_logp_are_exact(make, probs, mask):
+    pi = make(identity_q())
+    p = probs(S_TIE, mask)
+    logits = pi.dist_params(S_TIE, action_mask=mask)["logits"]
+    np.testing.assert_allclose(np.exp(jax.nn.log_softmax(logits)), p, rtol=1e-5, atol=1e-7)
+    for a in range(4):
+        assert pi.log_proba(S_TIE, a, action_mask=mask) == pytest.approx(
+            np.log(p[a]) if p[a] > 0 else -np.inf, rel=1e-5)
+    seen = set()
+    for _ in range(200):
+        a, logp = pi(S_TIE, return_logp=True, action_mask=mask)
+        assert p[a] > 0, "an impossible action was sampled"
+        assert logp == pytest.approx(np.log(p[a]), rel=1e-5, abs=1e-6)
+        seen.add(a)
+    assert seen == set(np.flatnonzero(p > 1e-3).tolist()) or max(p) < 1
+
+
+@pytest.mark.parametrize("make, probs", [
+    (lambda q: coaxlike.EpsilonGreedy(q, 0.3), lambda s, m: eps_probs(s, 0.3, m)),
+    (lambda q: coaxlike.BoltzmannPolicy(q, 1.5), lambda s, m: boltz_probs(s, 1.5, m)),
+])
+@pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+def test_sampling_frequencies_match_probabilities(make, probs, mask):
+    pi = make(identity_q())
+    S = jnp.broadcast_to(jnp.asarray(S_TIE), (40000, 4))
+    M = None if mask is None else jnp.broadcast_to(jnp.asarray(mask), (40000, 4))
+    A, logP = jax.jit(pi.sample_func)(pi.params, {}, jax.random.key(7), S, M)
+    p = probs(S_TIE, mask)
+    assert_frequencies(A, p)
+    np.testing.assert_allclose(np.asarray(logP), np.log(p[np.asarray(A)]), rtol=1e-5)
+
+
+def test_single_calls_follow_probabilities_too():
+    pi = coaxlike.EpsilonGreedy(identity_q(), 0.5)
+    draws = [pi(S_TIE) for _ in range(3000)]
+    assert_frequencies(draws, eps_probs(S_TIE, 0.5))
+
+
+def test_mode_breaks_ties_uniformly_and_respects_mask():
+    pi = coaxlike.EpsilonGreedy(identity_q(), 0.1)
+    modes = [pi.mode(S_TIE) for _ in range(3000)]
+    assert_frequencies(modes, [0, 0.5, 0.5, 0])
+    assert all(pi.mode(S_TIE, action_mask=MASK) == 2 for _ in range(50))
+    assert pi.mean(np.array([0., 0., 5., 1.], np.float32)) == 2
+
+
+def test_same_seed_same_actions_and_different_seeds_differ():
+    def run(seed):
+        pi = coaxlike.BoltzmannPolicy(identity_q(seed=seed), 2.0)
+        return [pi(S_TIE) for _ in range(50)] + [pi.mode(S_TIE) for _ in range(20)]
+    assert run(1) == run(1)
+    assert run(1) != run(2)
+    q = identity_q(seed=1)
+    a = coaxlike.EpsilonGreedy(q, 0.5, random_seed=9)
+    b = coaxlike.EpsilonGreedy(q, 0.5, random_seed=9)
+    assert [a(S_TIE) for _ in range(30)] == [b(S_TIE) for _ in range(30)]
+
+
+def test_vector_env_rows_draw_independently():
+    pi = coaxlike.EpsilonGreedy(identity_q(vector=True), 1.0)
+    S = np.broadcast_to(S_TIE, (2000, 4))
+    A, logP = pi(S, return_logp=True)
+    assert A.shape == (2000,) and logP.shape == (2000,)
+    assert_frequencies(A, [0.25] * 4)
+    np.testing.assert_allclose(logP, np.log(0.25), rtol=1e-6)
+    modes = pi.mode(S)
+    assert_frequencies(modes, [0, 0.5, 0.5, 0])
+    M = np.tile(MASK, (2000, 1))
+    M[:1000, 0] = False
+    A = pi(S, action_mask=M)
+    assert not np.isin(A[:1000], [0, 1]).any() and not (A[1000:] == 1).any()
+    assert pi.log_proba(S[:2], np.array([0, 3])).shape == (2,)
+
+
+def test_real_vector_env_round():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4)
+    q = coaxlike.Q(mlp_type2(2), envs, random_seed=0)
+    pi = coaxlike.EpsilonGreedy(q, 0.1)
+    S, _ = envs.reset(seed=0)
+    for _ in range(5):
+        A, logP = pi(S, return_logp=True)
+        assert A.shape == (4,) and np.all(logP <= 0)
+        S, *_ = envs.step(A)
+    envs.close()
+
+
+def test_type1_and_type2_give_identical_policies():
+    q2, q1 = identity_q(seed=5), identity_q(type1=True, seed=5)
+    for make in (lambda q: coaxlike.EpsilonGreedy(q, 0.3),
+                 lambda q: coaxlike.BoltzmannPolicy(q, 0.9)):
+        p2, p1 = make(q2), make(q1)
+        np.testing.assert_array_equal(p2.dist_params(S_TIE)["logits"],
+                                      p1.dist_params(S_TIE)["logits"])
+        assert [p2(S_TIE, True) for _ in range(30)] == [p1(S_TIE, True) for _ in range(30)]
+
+
+def test_discrete_action_space_with_start():
+    pi = coaxlike.EpsilonGreedy(identity_q(start=-2), 0.5)
+    draws = [pi(S_TIE) for _ in range(400)]
+    assert set(draws) == {-2, -1, 0, 1}
+    assert pi.mode(np.array([0, 0, 0, 9.], np.float32)) == 1
+    assert pi.log_proba(S_TIE, -2) == pytest.approx(np.log(0.125))
+    with pytest.raises(ValueError, match=r"a must be an integer action\(s\) in \[-2, 2\), got 2"):
+        pi.log_proba(S_TIE, 2)
+    A, _ = pi.sample_func(pi.params, {}, jax.random.key(0), jnp.asarray(S_TIE)[None])
+    assert -2 <= int(A[0]) < 2
+
+
+def test_hyperparameter_setters_validate_and_do_not_recompile():
+    q = identity_q()
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.1), coaxlike.BoltzmannPolicy(q, 1.0)
+    pi(S_TIE), pi(S_TIE, True), pi.mode(S_TIE), pb(S_TIE), pb.dist_params(S_TIE)
+    with count_compiles() as n:
+        for x in np.linspace(0.0, 1.0, 7):
+            pi.epsilon = x
+            pb.temperature = x + 0.1
+            pi(S_TIE), pi(S_TIE, True), pi.mode(S_TIE), pb(S_TIE), pb.dist_params(S_TIE)
+    assert n[0] == 0, f"{n[0]} compilations after changing hyperparameters"
+    assert pi.epsilon == 1.0 and pb.temperature == pytest.approx(1.1)
+    for bad in (-0.1, 1.5, float("nan"), "a", None):
+        with pytest.raises(ValueError, match="epsilon must"):
+            pi.epsilon = bad
+    for bad in (0.0, -1.0, float("inf"), "x"):
+        with pytest.raises(ValueError, match="temperature must"):
+            pb.temperature = bad
+    assert pi.epsilon == 1.0 and pb.temperature == pytest.approx(1.1)
+    with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\], got 2"):
+        coaxlike.EpsilonGreedy(q, 2)
+
+
+def test_params_setter_checks_and_shares_q(cartpole):
+    q = coaxlike.Q(mlp_type2(2), cartpole, random_seed=0)
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.0), coaxlike.BoltzmannPolicy(q, 0.1)
+    assert set(pi.params) == {"epsilon", "q"} and set(pb.params) == {"temperature", "q"}
+    s = np.array([0.1, 0.2, -0.3, 0.4], np.float32)
+    old_q, old_logits = q.params, pb.dist_params(s)["logits"]
+    bad = dict(pi.params, epsilon=jnp.float32(3.0))
+    with pytest.raises(ValueError, match="epsilon"):
+        pi.params = bad
+    with pytest.raises(TypeError, match="temperature"):
+        pb.params = pi.params
+    bad_shape = dict(pi.params, epsilon=jnp.zeros(2))
+    with pytest.raises(ValueError, match=r"params\['epsilon'\]"):
+        pi.params = bad_shape
+    assert q.params is old_q and pi.epsilon == 0.0
+    # an update through one policy is seen by the other immediately
+    new = dict(pi.params, q=jax.tree_util.tree_map(lambda x: -x, q.params))
+    pi.params = new
+    assert not np.allclose(pb.dist_params(s)["logits"], old_logits)
+    np.testing.assert_allclose(pb.dist_params(s)["logits"], q(s) / 0.1, rtol=1e-5)
+
+
+def test_errors_for_bad_inputs(cartpole):
+    q = identity_q()
+    pi = coaxlike.EpsilonGreedy(q, 0.1)
+    with pytest.raises(ValueError, match=r"s must be a numeric array of shape \(4,\)"):
+        pi(np.zeros(3))
+    with pytest.raises(ValueError, match="all False"):
+        pi(S_TIE, action_mask=np.zeros(4, bool))
+    with pytest.raises(ValueError, match=r"action_mask must have shape \(4,\), got \(3,\)"):
+        pi(S_TIE, action_mask=np.ones(3, bool))
+    with pytest.raises(ValueError, match="action_mask must be a bool array"):
+        pi(S_TIE, action_mask=np.full(4, 0.5))
+    assert pi(S_TIE, action_mask=np.array([0, 0, 1, 0], np.int8)) == 2
+    with pytest.raises(TypeError, match="q must be a coaxlike.Q, got str"):
+        coaxlike.BoltzmannPolicy("q")
+    with pytest.raises(TypeError, match="abstract"):
+        coaxlike.policies.ValuePolicy(q, 0.1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_q_values_raise(bad):
+    s = np.array([1.0, bad, 0.0, 0.0], np.float32)
+    for pi in (coaxlike.EpsilonGreedy(identity_q(), 0.1), coaxlike.BoltzmannPolicy(identity_q())):
+        for call in (lambda: pi(s), lambda: pi(s, True), lambda: pi.mode(s),
+                     lambda: pi.dist_params(s), lambda: pi.log_proba(s, 0), lambda: pi.dist(s)):
+            with pytest.raises(ValueError, match="must be finite"):
+                call()
+        # a non-finite value under a masked action is fine
+        assert pi(s, action_mask=np.array([True, False, True, True])) in (0, 2, 3)
+
+
+def test_pure_functions_inside_jit_vmap_and_scan():
+    pi = coaxlike.EpsilonGreedy(identity_q(), 0.2)
+    S = jnp.asarray(np.tile(S_TIE, (3, 1)))
+
+    def step(key, _):
+        key, sub = jax.random.split(key)
+        A, logP = pi.sample_func(pi.params, {}, sub, S)
+        return key, (A, logP, pi.mode_func(pi.params, {}, sub, S))
+    _, (A, logP, M) = jax.jit(lambda k: jax.lax.scan(step, k, None, length=500))(
+        jax.random.key(0))
+    assert A.shape == (500, 3) and M.shape == (500, 3)
+    assert_frequencies(np.asarray(A).ravel(), eps_probs(S_TIE, 0.2))
+    assert set(np.unique(M).tolist()) == {1, 2}
+    # vmap over hyperparameters: epsilon is just an array leaf
+    eps = jnp.array([0.0, 1.0])
+    logits = jax.vmap(lambda e: pi.logits_func(dict(pi.params, epsilon=e), {}, None, S))(eps)
+    assert logits.shape == (2, 3, 4)
+    np.testing.assert_allclose(np.exp(np.asarray(logits[1, 0])), 0.25, rtol=1e-6)
+    logp = pi.log_proba_func(pi.params, {}, None, S, jnp.array([0, 1, 2]))
+    np.testing.assert_allclose(np.asarray(logp), np.log([0.05, 0.45, 0.45]), rtol=1e-5)
+
+
+def test_dist_object_matches_dist_params():
+    pi = coaxlike.BoltzmannPolicy(identity_q(), 0.5)
+    d = pi.dist(S_TIE)
+    np.testing.assert_allclose(np.asarray(d.probs), boltz_probs(S_TIE, 0.5), rtol=1e-5)
+    assert float(d.entropy()) > 0
