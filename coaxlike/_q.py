@@ -52,6 +52,10 @@ def _type2_as_type1(apply, n):
     return function_type1
 
 
+def _qualname(fn):
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
 def _default_action_preprocessor(space):
     if isinstance(space, gym.spaces.Discrete):
         n, start = int(space.n), int(space.start)
@@ -262,8 +266,39 @@ class Q:
 
     # --- serialization ---------------------------------------------------------------------
 
+    def serialize(self, path, *, suffix=".cxl"):
+        """Save params and function state to ``path`` (``suffix`` appended unless present).
+
+        The file is fingerprinted with the class, modeltype, spaces, preprocessors and the
+        params' structure, shapes and dtypes; see :mod:`coaxlike.serialization`.
+
+        Returns:
+            the path written.
+        """
+        from .serialization import save_object
+        return save_object(path, self, suffix=suffix)
+
+    @classmethod
+    def deserialize(cls, path, *args, suffix=".cxl", **kwargs):
+        """Build ``cls(*args, **kwargs)``, verify the file against it, then load into it.
+
+        Raises:
+            ValueError: the file is damaged, not a coaxlike file, or its skeleton differs from
+                the one built (the message names what differs).
+
+        Examples:
+            >>> q.serialize("q")  # doctest: +SKIP
+            >>> q2 = Q.deserialize("q", func, env)  # doctest: +SKIP
+        """
+        from .serialization import load_object
+        obj = cls(*args, **kwargs)
+        load_object(path, obj, suffix=suffix)
+        return obj
+
     def _serial_static(self):
         return {"modeltype": self.modeltype,
+                "observation_preprocessor": _qualname(self.observation_preprocessor),
+                "action_preprocessor": _qualname(self.action_preprocessor),
                 "observation_space": _spaces.describe_space(self.observation_space),
                 "action_space": _spaces.describe_space(self.action_space),
                 "batched": self.batched}

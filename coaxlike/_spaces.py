@@ -37,8 +37,9 @@ def describe_space(space):
     """A JSON-able, process-independent description of a space (for fingerprints)."""
     if isinstance(space, gym.spaces.Box):
         return {"Box": {"shape": list(space.shape), "dtype": str(space.dtype),
-                        "low": np.asarray(space.low).tolist(),
-                        "high": np.asarray(space.high).tolist()}}
+                        # as text: bounds may be infinite, which JSON cannot hold
+                        "low": str(np.asarray(space.low).tolist()),
+                        "high": str(np.asarray(space.high).tolist())}}
     if isinstance(space, gym.spaces.Discrete):
         return {"Discrete": {"n": int(space.n), "start": int(space.start)}}
     if isinstance(space, gym.spaces.MultiDiscrete):

@@ -284,6 +284,28 @@ class ValuePolicy:
 
     # --- serialization ---------------------------------------------------------------------
 
+    def serialize(self, path, *, suffix=".cxl"):
+        """Save the policy (hyperparameter, the Q-function's params and state, the PRNG key).
+
+        Returns:
+            the path written (``suffix`` appended unless present).
+        """
+        from ..serialization import save_object
+        return save_object(path, self, suffix=suffix)
+
+    @classmethod
+    def deserialize(cls, path, *args, suffix=".cxl", **kwargs):
+        """Build ``cls(*args, **kwargs)`` (e.g. ``EpsilonGreedy.deserialize(path, q)``),
+        verify the file against it and load into it, including into the shared ``q``.
+
+        Raises:
+            ValueError: damaged or foreign file, or another skeleton (names what differs).
+        """
+        from ..serialization import load_object
+        obj = cls(*args, **kwargs)
+        load_object(path, obj, suffix=suffix)
+        return obj
+
     def _serial_static(self):
         return {"hyperparameter": self._hp_name, "q": self.q._serial_static()}
 

@@ -1,0 +1,85 @@
+"""Round trips of Q and policies through serialize/deserialize (issue 3)."""
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import haiku as hk
+import jax
+import numpy as np
+import pytest
+
+import coaxlike
+from .conftest import mlp_type1, mlp_type2
+
+
+def bn_type2(S, is_training):
+    x = hk.BatchNorm(True, True, 0.9)(S, is_training)
+    return hk.nets.MLP([8, 2])(x)
+
+
+@pytest.mark.parametrize("func", [mlp_type2(2), mlp_type1(), bn_type2],
+                         ids=["type2", "type1", "batchnorm"])
+def test_q_round_trip(tmp_path, cartpole, func):
+    q = coaxlike.Q(func, cartpole, random_seed=0)
+    q.params = jax.tree_util.tree_map(lambda x: x + 0.5, q.params)
+    if q.function_state:
+        _, q.function_state = q.function(q.params, q.function_state, None,
+                                         np.ones((3, 4), np.float32), True)
+    path = q.serialize(tmp_path / "q")
+    assert path.endswith("q.cxl")
+    q2 = coaxlike.Q.deserialize(tmp_path / "q", func, cartpole, random_seed=1)
+    for a, b in zip(jax.tree_util.tree_leaves((q.params, q.function_state)),
+                    jax.tree_util.tree_leaves((q2.params, q2.function_state))):
+        np.testing.assert_array_equal(a, b)
+    s = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    np.testing.assert_array_equal(q(s), q2(s))
+
+
+@pytest.mark.parametrize("cls, hp", [(coaxlike.EpsilonGreedy, 0.3),
+                                     (coaxlike.BoltzmannPolicy, 0.7)])
+def test_policy_round_trip_acts_identically(tmp_path, cartpole, cls, hp):
+    pi = cls(coaxlike.Q(mlp_type2(2), cartpole, random_seed=0), hp)
+    s = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    [pi(s) for _ in range(3)]  # advance the key
+    pi.serialize(tmp_path / "pi")
+    pi2 = cls.deserialize(tmp_path / "pi", coaxlike.Q(mlp_type2(2), cartpole, random_seed=9),
+                          0.5)
+    assert pi2.params[pi._hp_name] == pytest.approx(hp)
+    assert [pi(s, True) for _ in range(20)] == [pi2(s, True) for _ in range(20)]
+
+
+def test_mismatches_are_refused_and_leave_objects_unchanged(tmp_path, cartpole):
+    pi = coaxlike.EpsilonGreedy(coaxlike.Q(mlp_type2(2), cartpole, random_seed=0), 0.2)
+    pi.serialize(tmp_path / "pi")
+    wide = coaxlike.Q(mlp_type2(2, hidden=(32,)), cartpole, random_seed=0)
+    before = wide.params
+    with pytest.raises(ValueError, match=r"linear_0.*saved \(4, 16\) float32, skeleton "
+                                         r"\(4, 32\) float32"):
+        coaxlike.EpsilonGreedy.deserialize(tmp_path / "pi", wide, 0.2)
+    assert wide.params is before
+    with pytest.raises(ValueError, match="type"):
+        coaxlike.BoltzmannPolicy.deserialize(tmp_path / "pi", coaxlike.Q(
+            mlp_type2(2), cartpole, random_seed=0))
+    with pytest.raises(ValueError):
+        coaxlike.Q.deserialize(tmp_path / "pi", mlp_type2(2), cartpole)
+    three = gym.make("Acrobot-v1")  # 6-d observations, 3 actions
+    with pytest.raises(ValueError):
+        coaxlike.EpsilonGreedy.deserialize(tmp_path / "pi", coaxlike.Q(mlp_type2(3), three))
+    truncated = tmp_path / "cut.cxl"
+    truncated.write_bytes((tmp_path / "pi.cxl").read_bytes()[:-7])
+    with pytest.raises(ValueError):
+        coaxlike.EpsilonGreedy.deserialize(truncated, coaxlike.Q(mlp_type2(2), cartpole), 0.2)
+
+
+def test_policy_fingerprint_is_stable_across_processes(tmp_path):
+    code = ("import gymnasium as gym, coaxlike; from coaxlike.serialization import fingerprint;"
+            "from tests.conftest import mlp_type2;"
+            "pi = coaxlike.EpsilonGreedy(coaxlike.Q(mlp_type2(2), gym.make('CartPole-v1'), "
+            "random_seed={seed}), 0.1);"
+            "print(fingerprint(pi._serial_tree(), pi._serial_static()).hex())")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = [subprocess.run([sys.executable, "-c", code.format(seed=seed)], cwd=root,
+                          capture_output=True, text=True, check=True).stdout.strip()
+           for seed in (0, 1)]
+    assert len(out[0]) == 64 and out[0] == out[1]
