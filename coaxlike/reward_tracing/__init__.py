@@ -1,0 +1,5 @@
+"""Reward tracing: turn env steps into n-step transitions (:class:`TransitionBatch`)."""
+from ._nstep import NStep
+from ._transition import TransitionBatch
+
+__all__ = ["NStep", "TransitionBatch"]

@@ -1,0 +1,315 @@
+"""Tests for coaxlike.experience_replay: uniform, prioritized and in-graph (pytree) buffers.
+
+Statistical tests use fixed seeds and reject at p < 1e-4 (tests/_stats.py): for a correct
+sampler a fresh seed would fail one of them with probability 1e-4.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coaxlike.experience_replay import (
+    PrioritizedReplayBuffer, PytreeReplayBuffer, SimpleReplayBuffer, SumTree)
+from coaxlike.reward_tracing import NStep, TransitionBatch
+
+from ._stats import assert_frequencies
+
+
+def make_batch(values, obs_dim=2, masks=False):
+    """One-step transitions whose every field encodes ``values`` (so rows can be told apart)."""
+    xp = jnp if isinstance(values, jax.Array) else np  # jnp inside compiled code
+    v = xp.asarray(values, xp.float32)
+    S = xp.repeat(v[:, None], obs_dim, axis=1)
+    mask = np.ones((len(v), 3), bool) if masks else None
+    return TransitionBatch.from_one_step(S, v.astype(int), v, v / 10, S + 1, mask=mask)
+
+
+def assert_rows_consistent(tb):
+    """Every field of every sampled row comes from the same stored transition."""
+    np.testing.assert_array_equal(tb.S[:, 0], tb.Rn)
+    np.testing.assert_array_equal(tb.A, tb.Rn)
+    np.testing.assert_array_equal(tb.S_seq[:, 1, 0], tb.Rn + 1)
+    np.testing.assert_allclose(tb.In, tb.Rn / 10)
+
+
+# --- SimpleReplayBuffer -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("capacity", [0, -1, 2.5, True, "10"])
+def test_capacity_is_validated(capacity):
+    for cls in (SimpleReplayBuffer, PrioritizedReplayBuffer, PytreeReplayBuffer, SumTree):
+        with pytest.raises(ValueError, match=f"capacity must be an int >= 1, got {capacity!r}"):
+            cls(capacity)
+
+
+def test_simple_add_sample_len_clear():
+    buffer = SimpleReplayBuffer(capacity=10, random_seed=1)
+    assert len(buffer) == 0 and buffer.capacity == 10
+    buffer.add(make_batch([1, 2, 3]))
+    buffer.add(make_batch([4]))
+    assert len(buffer) == 4
+    tb = buffer.sample(4)
+    assert tb.batch_size == 4 and tb.S.shape == (4, 2) and tb.S_seq.shape == (4, 2, 2)
+    assert tb.W.dtype == np.float32 and tb.idx.dtype == np.int32
+    np.testing.assert_array_equal(tb.W, np.ones(4))
+    np.testing.assert_array_equal(tb.Rn, tb.idx + 1)  # row i holds value i + 1
+    assert_rows_consistent(tb)
+    buffer.clear()
+    assert len(buffer) == 0
+    with pytest.raises(ValueError, match="empty buffer"):
+        buffer.sample(1)
+
+
+def test_simple_sample_errors():
+    buffer = SimpleReplayBuffer(capacity=10)
+    buffer.add(make_batch([1, 2]))
+    with pytest.raises(ValueError, match=r"batch_size must be at most len\(buffer\)=2, got 3"):
+        buffer.sample(3)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        buffer.sample(0)
+
+
+def test_circular_overwrite():
+    buffer = SimpleReplayBuffer(capacity=3, random_seed=0)
+    buffer.add(make_batch([1, 2]))
+    buffer.add(make_batch([3, 4]))  # 4 overwrites slot 0
+    assert len(buffer) == 3
+    tb = buffer.sample(3)
+    np.testing.assert_array_equal(tb.Rn, np.array([4, 2, 3])[tb.idx])
+    buffer.add(make_batch([5, 6, 7, 8, 9]))  # more rows than capacity: the last 3 are kept
+    tb = buffer.sample(3)
+    assert set(tb.Rn.tolist()) <= {7, 8, 9}
+    assert_rows_consistent(tb)
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer])
+def test_mismatched_batches_are_rejected_naming_the_field(cls):
+    buffer = cls(capacity=10)
+    buffer.add(make_batch([1, 2]))
+    with pytest.raises(ValueError, match="field 'S' has rows of shape \\(3,\\)"):
+        buffer.add(make_batch([1], obs_dim=3))
+    with pytest.raises(ValueError, match="field 'mask_next' has structure"):
+        buffer.add(make_batch([1], masks=True))
+    bad = make_batch([1, 2])
+    with pytest.raises(ValueError, match="field 'A' has dtype float32"):
+        buffer.add(bad._replace(A=bad.A.astype(np.float32)))
+    with pytest.raises(ValueError, match="field 'Rn' has shape \\(3,\\), expected leading"):
+        buffer.add(bad._replace(Rn=np.zeros(3, np.float32)))
+    with pytest.raises(TypeError, match="expected a TransitionBatch"):
+        buffer.add({"S": np.zeros((1, 2))})
+    assert len(buffer) == 2
+
+
+def test_dict_observations_and_tracer_output():
+    tracer = NStep(2, 0.9)
+    buffer = SimpleReplayBuffer(capacity=8, random_seed=0)
+    for t in range(5):
+        tracer.add({"x": np.full(3, t, np.float32), "k": np.int32(t)}, t % 2, 1.0, t == 4,
+                   mask=np.array([True, t > 2]))
+        while tracer:
+            buffer.add(tracer.pop())
+    assert len(buffer) == 5
+    tb = buffer.sample(5)
+    assert tb.S["x"].shape == (5, 3) and tb.S_seq["k"].shape == (5, 3)
+    assert tb.mask_seq.shape == (5, 3, 2) and tb.mask_next.dtype == bool
+    np.testing.assert_array_equal(tb.S["k"], tb.idx)
+
+
+def test_simple_samples_uniformly():
+    buffer = SimpleReplayBuffer(capacity=16, random_seed=123)
+    buffer.add(make_batch(np.arange(20)))  # wraps around: slots hold 4..19
+    idx = np.concatenate([buffer.sample(16).idx for _ in range(500)])
+    assert_frequencies(idx, np.full(16, 1 / 16))
+
+
+# --- SumTree ---------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.integers(1, 40), data=st.data())
+def test_sumtree_invariants(capacity, data):
+    tree, mirror = SumTree(capacity), np.zeros(capacity)
+    values = st.floats(0.0, 100.0, allow_nan=False)
+    for _ in range(data.draw(st.integers(1, 5))):
+        idx = data.draw(st.lists(st.integers(0, capacity - 1), min_size=1, max_size=2 * capacity))
+        vals = data.draw(st.lists(values, min_size=len(idx), max_size=len(idx)))
+        tree.set(np.array(idx), np.array(vals))
+        for i, v in zip(idx, vals):  # a repeated index: the last value wins
+            mirror[i] = v
+    np.testing.assert_allclose(tree.total, mirror.sum(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(tree.get(np.arange(capacity)), mirror)
+    if mirror.sum() > 0:
+        fractions = np.array(data.draw(st.lists(st.floats(0.0, 1.0, exclude_max=True),
+                                                min_size=1, max_size=20)))
+        u = fractions * tree.total
+        leaf = tree.find(u)
+        lower = np.concatenate([[0.0], np.cumsum(mirror)])[leaf]
+        tol = 1e-9 * mirror.sum()
+        assert np.all(mirror[leaf] > 0)
+        assert np.all((lower - tol <= u) & (u < lower + mirror[leaf] + tol))
+
+
+def test_sumtree_rejects_invalid_input():
+    tree = SumTree(4)
+    with pytest.raises(ValueError, match=r"idx must be in \[0, 4\)"):
+        tree.set(np.array([4]), np.array([1.0]))
+    with pytest.raises(ValueError, match="values must be finite and >= 0"):
+        tree.set(np.array([0]), np.array([-1.0]))
+    with pytest.raises(ValueError, match="same shape"):
+        tree.set(np.array([0, 1]), np.array([1.0]))
+
+
+# --- PrioritizedReplayBuffer ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(alpha=-0.1), r"alpha must be a number in \[0.0, inf\), got -0.1"),
+    (dict(beta=1.5), r"beta must be a number in \[0.0, 1.0\], got 1.5"),
+    (dict(epsilon=0.0), r"epsilon must be a number in \(0.0, inf\), got 0.0"),
+])
+def test_prioritized_validates_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PrioritizedReplayBuffer(10, **kwargs)
+
+
+def test_beta_is_settable_and_validated():
+    buffer = PrioritizedReplayBuffer(10)
+    buffer.beta = 0.9
+    assert buffer.beta == 0.9
+    with pytest.raises(ValueError, match="beta must be a number in"):
+        buffer.beta = -0.5
+
+
+def test_update_validates():
+    buffer = PrioritizedReplayBuffer(10)
+    buffer.add(make_batch([1, 2, 3]))
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="td_error must be finite"):
+            buffer.update(np.array([0]), np.array([bad]))
+    with pytest.raises(ValueError, match="same shape"):
+        buffer.update(np.array([0, 1]), np.array([1.0]))
+    with pytest.raises(ValueError, match=r"idx must be integers in \[0, len\(buffer\)=3\)"):
+        buffer.update(np.array([3]), np.array([1.0]))
+
+
+def test_priorities_follow_updates_and_new_items_get_the_maximum():
+    buffer = PrioritizedReplayBuffer(10, alpha=0.5, epsilon=1.0)
+    buffer.add(make_batch([1, 2, 3]))
+    np.testing.assert_array_equal(buffer.priorities(np.arange(3)), [1.0, 1.0, 1.0])
+    buffer.update(np.array([0, 1, 1]), np.array([-3.0, 8.0, 0.0]))  # repeated idx: last wins
+    np.testing.assert_allclose(buffer.priorities(np.arange(3)), [2.0, 1.0, 1.0])
+    buffer.add(make_batch([4]))
+    np.testing.assert_allclose(buffer.priorities(np.arange(4)), [2.0, 1.0, 1.0, 3.0])
+    buffer.clear()
+    buffer.add(make_batch([5]))
+    np.testing.assert_allclose(buffer.priorities(np.array([0])), [1.0])
+
+
+def test_prioritized_samples_in_proportion_to_priority():
+    buffer = PrioritizedReplayBuffer(8, alpha=1.0, epsilon=1.0, random_seed=7)
+    buffer.add(make_batch(np.arange(6)))
+    td = np.array([0.0, 1.0, 2.0, 3.0, 5.0, 9.0])  # priorities 1, 2, 3, 4, 6, 10
+    buffer.update(np.arange(6), td)
+    tb = buffer.sample(6)
+    assert_rows_consistent(tb)
+    idx = np.concatenate([buffer.sample(6).idx for _ in range(2000)])
+    assert_frequencies(idx, (td + 1) / (td + 1).sum())
+
+
+@pytest.mark.parametrize("beta, w_full", [
+    (1.0, {0: 1.0, 1: 0.5, 2: 0.25}), (0.5, {0: 1.0, 1: 2 ** -0.5, 2: 0.5})])
+def test_importance_weights_are_normalised_over_the_batch(beta, w_full):
+    # priorities 1, 2, 4 (alpha = 1, epsilon = 1): P = 1/7, 2/7, 4/7, N = 3, so
+    # (N P_i)^-beta is proportional to 1, 2^-beta, 4^-beta; each batch divides by its max
+    buffer = PrioritizedReplayBuffer(3, alpha=1.0, beta=beta, epsilon=1.0, random_seed=3)
+    buffer.add(make_batch([0, 1, 2]))
+    buffer.update(np.arange(3), np.array([0.0, 1.0, 3.0]))
+    seen = set()
+    for _ in range(30):
+        tb = buffer.sample(2)
+        expected = np.array([w_full[i] for i in tb.idx.tolist()])
+        np.testing.assert_allclose(tb.W, expected / expected.max(), rtol=1e-6)
+        seen.add(tuple(sorted(tb.idx.tolist())))
+    assert len(seen) > 3  # several different batch compositions were checked
+
+
+# --- PytreeReplayBuffer ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_pytree_init_add_sample(jit):
+    buffer = PytreeReplayBuffer(capacity=4)
+    state = buffer.init(make_batch([0]))
+    assert state.storage.S.shape == (4, 2) and state.storage.S_seq.shape == (4, 2, 2)
+    assert state.storage.A.dtype == jnp.int32 and state.storage.W is None
+    add = jax.jit(buffer.add) if jit else buffer.add
+    sample = jax.jit(buffer.sample, static_argnums=2) if jit else buffer.sample
+    state = add(state, make_batch([1, 2, 3]))
+    state = add(state, make_batch([4, 5]))  # 5 overwrites slot 0
+    assert int(state.size) == 4 and int(state.position) == 1
+    np.testing.assert_array_equal(state.storage.Rn, [5, 2, 3, 4])
+    tb = sample(state, jax.random.key(0), 16)
+    assert tb.W.shape == (16,) and tb.idx.dtype == jnp.int32
+    np.testing.assert_array_equal(tb.Rn, np.array([5, 2, 3, 4])[np.asarray(tb.idx)])
+    assert_rows_consistent(jax.tree_util.tree_map(np.asarray, tb))
+    state = add(state, make_batch(np.arange(10, 16)))  # more rows than capacity
+    np.testing.assert_array_equal(np.sort(np.asarray(state.storage.Rn)), [12, 13, 14, 15])
+
+
+def test_pytree_samples_uniformly_from_filled_part():
+    buffer = PytreeReplayBuffer(capacity=10)
+    state = jax.jit(buffer.add)(buffer.init(make_batch([0])), make_batch([1, 2, 3]))
+    idx = jax.jit(buffer.sample, static_argnums=2)(state, jax.random.key(42), 6000).idx
+    assert_frequencies(np.asarray(idx), np.full(3, 1 / 3))
+
+
+def test_pytree_add_rejects_mismatched_rows():
+    buffer = PytreeReplayBuffer(capacity=4)
+    state = buffer.init(make_batch([0]))
+    with pytest.raises(ValueError, match="field 'S_next' has rows of shape"):
+        jax.jit(buffer.add)(state, make_batch([1])._replace(S_next=np.zeros((1, 5))))
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        buffer.sample(state, jax.random.key(0), 0)
+
+
+def test_pytree_buffer_in_scan_and_vmap():
+    buffer = PytreeReplayBuffer(capacity=5)
+    example = make_batch([0, 0])
+
+    def step(state, xs):
+        value, key = xs
+        state = buffer.add(state, make_batch(jnp.stack([value, value + 0.5])))
+        return state, buffer.sample(state, key, 3).Rn
+
+    def run(offset, key):
+        values = offset + jnp.arange(4, dtype=jnp.float32)
+        return jax.lax.scan(step, buffer.init(example), (values, jax.random.split(key, 4)))
+
+    offsets = jnp.array([0.0, 100.0, 200.0])
+    states, sampled = jax.jit(jax.vmap(run))(offsets, jax.random.split(jax.random.key(1), 3))
+    assert sampled.shape == (3, 4, 3)
+    np.testing.assert_array_equal(states.size, [5, 5, 5])
+    np.testing.assert_array_equal(states.position, [3, 3, 3])
+    for b, offset in enumerate([0.0, 100.0, 200.0]):
+        # 8 rows added to 5 slots: slots 0..2 hold the 6th..8th rows
+        expected = offset + np.array([2.5, 3.0, 3.5, 1.5, 2.0])
+        np.testing.assert_array_equal(states.storage.Rn[b], expected)
+        # after the first step only the two rows of that step can be sampled
+        assert set(np.asarray(sampled[b, 0]).tolist()) <= {offset, offset + 0.5}
+        for t in range(4):  # every sample comes from this buffer's own rows
+            assert np.all((sampled[b, t] >= offset) & (sampled[b, t] <= offset + t + 0.5))
+
+
+def test_pytree_buffer_vmapped_sample_matches_unbatched():
+    buffer = PytreeReplayBuffer(capacity=6)
+    add = jax.jit(buffer.add)
+    states = [add(buffer.init(make_batch([0])), make_batch(np.arange(3) + 10 * k))
+              for k in range(3)]
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+    keys = jax.random.split(jax.random.key(5), 3)
+    sample = jax.jit(functools.partial(buffer.sample, batch_size=4))
+    batched = jax.jit(jax.vmap(sample))(stacked, keys)
+    for k in range(3):
+        single = sample(states[k], keys[k])
+        np.testing.assert_array_equal(batched.Rn[k], single.Rn)
+        np.testing.assert_array_equal(batched.S_seq[k], single.S_seq)
