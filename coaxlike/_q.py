@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _spaces
-from ._tree_check import check_same_tree
+from ._tree_check import as_checked_tree, check_same_tree
 
 __all__ = ["Q"]
 
@@ -176,8 +176,7 @@ class Q:
 
     @params.setter
     def params(self, new_params):
-        check_same_tree(new_params, self._params, "params")
-        self._params = jax.tree_util.tree_map(jnp.asarray, new_params)
+        self._params = as_checked_tree(new_params, self._params, "params")
 
     @property
     def function_state(self):
@@ -186,8 +185,8 @@ class Q:
 
     @function_state.setter
     def function_state(self, new_state):
-        check_same_tree(new_state, self._function_state, "function_state")
-        self._function_state = jax.tree_util.tree_map(jnp.asarray, new_state)
+        self._function_state = as_checked_tree(new_state, self._function_state,
+                                               "function_state")
 
     def copy(self):
         """Return a new ``Q`` with the same function and copies of params and state.

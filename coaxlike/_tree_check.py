@@ -29,6 +29,14 @@ def check_same_tree(new, old, name):
         TypeError: the tree structures differ (names the first differing key path).
         ValueError: a leaf has another shape or dtype (names its key path).
     """
+    # fast path (called on every training step): plain flatten, compare shapes and dtypes
+    new_flat, new_struct = jax.tree_util.tree_flatten(new)
+    old_flat, old_struct = jax.tree_util.tree_flatten(old)
+    if new_struct == old_struct and all(
+            getattr(x, "shape", None) == getattr(y, "shape", ()) and
+            getattr(x, "dtype", None) == getattr(y, "dtype", None)
+            for x, y in zip(new_flat, old_flat)):
+        return
     new_leaves, new_def = jax.tree_util.tree_flatten_with_path(new)
     old_leaves, old_def = jax.tree_util.tree_flatten_with_path(old)
     if new_def != old_def:
@@ -50,3 +58,12 @@ def check_same_tree(new, old, name):
 def _few(paths, k=3):
     shown = ", ".join(paths[:k]) or "none"
     return shown + (f" (+{len(paths) - k} more)" if len(paths) > k else "")
+
+
+def as_checked_tree(new, old, name):
+    """:func:`check_same_tree`, then return ``new`` with every leaf a JAX array."""
+    check_same_tree(new, old, name)
+    leaves, treedef = jax.tree_util.tree_flatten(new)
+    if all(isinstance(x, jax.Array) for x in leaves):
+        return new
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in leaves])
