@@ -1,0 +1,27 @@
+r"""TD learning for Q-functions: pure targets and learner shells.
+
+The pure, vmappable target functions (:func:`q_learning_target`, :func:`retrace_target`, ...)
+are the maths; the learners (:class:`QLearning`, :class:`DoubleQLearning`,
+:class:`ExpectedSarsa`, :class:`SoftQLearning`) are thin shells that keep an optimizer state
+and update a :class:`~coaxlike.Q` from batches of
+:class:`~coaxlike.reward_tracing.TransitionBatch`. Every learner also exposes its pure
+``update_func(learner_state, transition_batch, rng) -> (learner_state, metrics)`` over a
+:class:`LearnerState` pytree, for training loops compiled whole.
+"""
+from . import _targets
+from ._base import TDLearner
+from ._targets import (
+    batched_double_q_learning_target, batched_expected_sarsa_target,
+    batched_q_learning_target, batched_retrace_target, batched_soft_q_learning_target,
+    double_q_learning_target, double_q_value, expected_sarsa_target, expected_value,
+    greedy_value, q_learning_target, retrace_target, soft_q_learning_target, soft_value)
+from ._update import LearnerState, huber_loss
+from .double_q_learning import DoubleQLearning
+from .expected_sarsa import ExpectedSarsa
+from .q_learning import QLearning
+from .soft_q_learning import SoftQLearning
+
+__all__ = [
+    "TDLearner", "QLearning", "DoubleQLearning", "ExpectedSarsa", "SoftQLearning",
+    "LearnerState", "huber_loss", *_targets.__all__,
+]

@@ -1,0 +1,347 @@
+"""The thin stateful shell of TD learners: argument checks and :class:`TDLearner`.
+
+The maths lives in :mod:`coaxlike.td_learning._targets` (targets) and
+:mod:`coaxlike.td_learning._update` (learner state, loss, gradients, optimizer step); a
+learner object validates its arguments, builds the jitted functions once, keeps the
+optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
+"""
+import functools
+import math
+import secrets
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._q import Q
+from .._tree_check import check_same_tree
+from ..policies import ValuePolicy
+from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
+                      update_func)
+
+__all__ = ["TDLearner"]
+
+
+def _with_key(fn):
+    """Jit ``fn(*args, rng)`` as ``(*args, key) -> (out, next_key)``, splitting inside."""
+    def wrapped(*args):
+        key, subkey = jax.random.split(args[-1])
+        return fn(*args[:-1], subkey), key
+    return jax.jit(wrapped)
+
+
+# --- host-side checks -----------------------------------------------------------------------
+
+def check_unit(value, name):
+    """Return ``value`` as a float, or raise ``ValueError`` unless it is in ``[0, 1]``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a float in [0, 1], got {value!r}") from None
+    if not (math.isfinite(x) and 0.0 <= x <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return x
+
+
+def check_positive(value, name):
+    """Return ``value`` as a float, or raise ``ValueError`` unless it is finite and > 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive float, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0.0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return x
+
+
+def _check_q(q):
+    if not isinstance(q, Q):
+        raise TypeError(f"q must be a coaxlike.Q, got {type(q).__name__}")
+    if not isinstance(q.action_space, gym.spaces.Discrete):
+        raise TypeError(f"q must have a Discrete action space, got {q.action_space!r}")
+
+
+def _check_q_targ(q_targ, q):
+    if q_targ is None:
+        return
+    if not isinstance(q_targ, Q):
+        raise TypeError(f"q_targ must be a coaxlike.Q or None, got {type(q_targ).__name__}")
+    if (q_targ.modeltype, q_targ.action_space) != (q.modeltype, q.action_space):
+        raise ValueError("q_targ must have the modeltype and action space of q, got "
+                         f"{q_targ!r} for q = {q!r}")
+    check_same_tree(q_targ.params, q.params, "q_targ.params")
+    check_same_tree(q_targ.function_state, q.function_state, "q_targ.function_state")
+
+
+def _check_pi_targ(pi_targ, q, required):
+    if pi_targ is None:
+        if required:
+            raise TypeError("pi_targ is required: expected a value policy such as "
+                            "coaxlike.EpsilonGreedy, got None")
+        return
+    if not isinstance(pi_targ, ValuePolicy):
+        raise TypeError("pi_targ must be a value policy (coaxlike.EpsilonGreedy, "
+                        f"coaxlike.BoltzmannPolicy) or None, got {type(pi_targ).__name__}")
+    if (pi_targ.q.action_space, pi_targ.q.observation_space) != (q.action_space,
+                                                                  q.observation_space):
+        raise ValueError("pi_targ.q must have the observation and action spaces of q, got "
+                         f"{pi_targ.q!r} for q = {q!r}")
+
+
+def _check_optimizer(optimizer):
+    if optimizer is None:
+        return optax.adam(1e-3), "optax.adam(learning_rate=0.001)"
+    if not (callable(getattr(optimizer, "init", None))
+            and callable(getattr(optimizer, "update", None))):
+        raise TypeError("optimizer must be an optax.GradientTransformation (init/update) or "
+                        f"None, got {type(optimizer).__name__}")
+    return optimizer, "custom"  # its structure is checked through the optimizer state
+
+
+def _name(fn):
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+# --- the shell ------------------------------------------------------------------------------
+
+class TDLearner:
+    r"""Abstract base of the TD learners; use :class:`~coaxlike.td_learning.QLearning`,
+    :class:`~coaxlike.td_learning.DoubleQLearning`, :class:`~coaxlike.td_learning.ExpectedSarsa`
+    or :class:`~coaxlike.td_learning.SoftQLearning`.
+
+    Subclasses set ``_value_fn`` (a pure one-example state value ``(q_t, q_t_selector,
+    probs_t, mask_t, hyperparams) -> scalar``), ``_needs_selector`` (online values at the next
+    state are needed), ``_needs_probs`` (target-policy probabilities are needed even for
+    one-step targets), ``_pi_targ_required`` and, for extra array hyperparameters,
+    ``_hp_checks`` (``{name: check(value, name) -> float}``, passed to ``__init__`` through
+    ``_hyperparams``).
+
+    **Targets.** Without ``pi_targ``, or for windows of one step (``A_seq.shape[1] == 1``):
+    :math:`G = R^{(n)} + I^{(n)} v(s_{t+K})`. With ``pi_targ`` and longer windows: the
+    Retrace(:math:`\lambda`) target of :func:`~coaxlike.td_learning.retrace_target` with the
+    learner's own state value :math:`v` and traces
+    :math:`c_j = \lambda \min(1, \pi_\text{targ}(a_j|s_j) / \exp(\text{logP}_j))`.
+    The loss is ``loss_function(G, q(s_t, a_t), W)``; its gradient updates ``q.params``
+    through the validating setter.
+
+    **Metrics.** :meth:`update` returns ``{'loss', 'td_error_mean', 'td_error_abs_mean',
+    'td_error_abs_max', 'grad_norm'}`` as 0-d JAX arrays: the call does not wait for the
+    device; ``float(metrics['loss'])`` does.
+
+    Attributes:
+        q, q_targ, pi_targ: the objects given (shared, not copied). ``q_targ`` and
+            ``pi_targ`` are read at every update (e.g. after ``q_targ.soft_update(q, tau)``
+            or ``pi_targ.epsilon = x``), never written by :meth:`update`.
+        optimizer: the optax ``GradientTransformation``.
+        loss_function: ``(y_true, y_pred, w) -> scalar``.
+    """
+
+    _value_fn = None
+    _needs_selector = False
+    _needs_probs = False
+    _pi_targ_required = False
+    _hp_checks = {"lambda_": check_unit}  # name -> check(value, name) -> float
+
+    def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
+                 policy_regularizer=None, *, lambda_=1.0, random_seed=None,
+                 _hyperparams=None):
+        if type(self) is TDLearner:
+            raise TypeError("TDLearner is abstract; use QLearning, DoubleQLearning, "
+                            "ExpectedSarsa or SoftQLearning")
+        _check_q(q)
+        _check_q_targ(q_targ, q)
+        _check_pi_targ(pi_targ, q, self._pi_targ_required)
+        if policy_regularizer is not None:
+            raise NotImplementedError("policy_regularizer is not supported yet; pass None, got "
+                                      f"{type(policy_regularizer).__name__}")
+        if loss_function is not None and not callable(loss_function):
+            raise TypeError("loss_function must be callable (y_true, y_pred, w) -> scalar or "
+                            f"None, got {type(loss_function).__name__}")
+        self.q, self.q_targ, self.pi_targ = q, q_targ, pi_targ
+        self.optimizer, self._optimizer_name = _check_optimizer(optimizer)
+        self.loss_function = huber_loss if loss_function is None else loss_function
+        values = {"lambda_": lambda_, **(_hyperparams or {})}
+        self._hyperparams = {name: jnp.float32(check(values[name], name))
+                             for name, check in self._hp_checks.items()}
+        self._opt_state = self.optimizer.init(q.params)
+        if random_seed is None:
+            random_seed = q.random_seed if q.random_seed is not None else secrets.randbits(31)
+        self.random_seed = int(random_seed)
+        self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
+
+        if pi_targ is None:
+            pi_source = None
+        elif pi_targ.q is q:
+            pi_source = "online"
+        elif q_targ is not None and pi_targ.q is q_targ:
+            pi_source = "target"
+        else:
+            pi_source = "own"
+        self._pi_source = pi_source
+        spec = _Spec(
+            function_type1=q.function_type1, function_type2=q.function_type2,
+            modeltype=q.modeltype, preprocess=q.observation_preprocessor,
+            action_preprocessor=q.action_preprocessor, action_start=q.action_start,
+            n_actions=q.n_actions, value_fn=type(self)._value_fn,
+            needs_selector=self._needs_selector, needs_probs=self._needs_probs,
+            pi_logits=None if pi_targ is None else pi_targ.logits_func,
+            pi_hp_name=None if pi_targ is None else pi_targ._hp_name, pi_source=pi_source,
+            loss_function=self.loss_function, optimizer=self.optimizer)
+        self.grads_and_metrics = functools.partial(grads_and_metrics, spec)
+        self.update_func = functools.partial(update_func, spec)
+        self.td_error_func = functools.partial(td_error_func, spec)
+        self._update_jit = _with_key(self.update_func)
+        self._td_error_jit = _with_key(self.td_error_func)
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def lambda_(self):
+        """The Retrace trace parameter (float); the setter validates ``0 <= lambda_ <= 1``."""
+        return float(self._hyperparams["lambda_"])
+
+    @lambda_.setter
+    def lambda_(self, value):
+        self._set_hyperparam("lambda_", value)
+
+    def _set_hyperparam(self, name, value):
+        self._hyperparams[name] = jnp.float32(self._hp_checks[name](value, name))
+
+    @property
+    def optimizer_state(self):
+        """The optax state; the setter checks structure, shapes and dtypes."""
+        return self._opt_state
+
+    @optimizer_state.setter
+    def optimizer_state(self, new_state):
+        check_same_tree(new_state, self._opt_state, "optimizer_state")
+        self._opt_state = new_state
+
+    @property
+    def learner_state(self):
+        """The current :class:`LearnerState`, assembled from ``q``, ``q_targ``, ``pi_targ``
+        and the optimizer state.
+
+        The setter writes ``params``, ``function_state`` (to ``q``), the target fields (to
+        ``q_targ``), ``opt_state`` and ``hyperparams`` back through validating setters, e.g.
+        after a training loop compiled around :attr:`update_func`. ``pi_targ`` is not written.
+        """
+        pi = None
+        if self.pi_targ is not None:
+            hp = self.pi_targ._hp_name
+            pi = {hp: self.pi_targ.params[hp]}
+            if self._pi_source == "own":
+                pi.update(q=self.pi_targ.q.params,
+                          function_state=self.pi_targ.q.function_state)
+        targ = self.q_targ
+        return LearnerState(
+            params=self.q.params, function_state=self.q.function_state,
+            opt_state=self._opt_state,
+            target_params=None if targ is None else targ.params,
+            target_function_state=None if targ is None else targ.function_state,
+            pi_targ=pi, hyperparams=dict(self._hyperparams))
+
+    @learner_state.setter
+    def learner_state(self, ls):
+        check_same_tree(ls, self.learner_state, "learner_state")
+        self.q.params, self.q.function_state = ls.params, ls.function_state
+        if self.q_targ is not None:
+            self.q_targ.params = ls.target_params
+            self.q_targ.function_state = ls.target_function_state
+        hyperparams = {name: jnp.float32(self._hp_checks[name](ls.hyperparams[name],
+                                                               f"hyperparams[{name!r}]"))
+                       for name in self._hyperparams}
+        self._opt_state, self._hyperparams = ls.opt_state, hyperparams
+
+    # --- training --------------------------------------------------------------------------
+
+    def update(self, transition_batch):
+        """One gradient step on a batch of transitions.
+
+        Args:
+            transition_batch: a :class:`~coaxlike.reward_tracing.TransitionBatch` (numpy or
+                JAX leaves, leading batch axis ``B``).
+
+        Returns:
+            dict of 0-d JAX arrays: ``loss``, ``td_error_mean``, ``td_error_abs_mean``,
+            ``td_error_abs_max``, ``grad_norm`` (the gradients' global norm). Not synchronised:
+            read them with ``float()`` when needed.
+        """
+        (new, metrics), self._key = self._update_jit(self.learner_state, transition_batch,
+                                                     self._key)
+        self.q.params, self.q.function_state = new.params, new.function_state
+        self._opt_state = new.opt_state
+        return metrics
+
+    def td_error(self, transition_batch):
+        """TD errors :math:`G - q(s_t, a_t)` with the current parameters, e.g. for
+        prioritized replay.
+
+        Args:
+            transition_batch: a :class:`~coaxlike.reward_tracing.TransitionBatch`.
+
+        Returns:
+            numpy float32 array ``(B,)``.
+        """
+        td, self._key = self._td_error_jit(self.learner_state, transition_batch, self._key)
+        return np.asarray(td)
+
+    # --- serialization ---------------------------------------------------------------------
+
+    def _serial_static(self):
+        return {"class": type(self).__name__, "q": self.q._serial_static(),
+                "q_targ": self.q_targ is not None,
+                "pi_targ": None if self.pi_targ is None else self.pi_targ._hp_name,
+                "pi_targ_source": self._pi_source,
+                "loss_function": _name(self.loss_function),
+                "optimizer": self._optimizer_name}
+
+    def _serial_tree(self):
+        ls = self.learner_state
+        return {"params": ls.params, "function_state": ls.function_state,
+                "target_params": ls.target_params,
+                "target_function_state": ls.target_function_state,
+                "opt_state": ls.opt_state, "hyperparams": ls.hyperparams, "key": self._key}
+
+    def _serial_restore(self, tree):
+        check_same_tree(tree, self._serial_tree(), "tree")
+        self.learner_state = self.learner_state._replace(
+            params=tree["params"], function_state=tree["function_state"],
+            target_params=tree["target_params"],
+            target_function_state=tree["target_function_state"],
+            opt_state=tree["opt_state"], hyperparams=tree["hyperparams"])
+        self._key = tree["key"]
+
+    def serialize(self, path):
+        """Save the learner's state to ``path`` with :func:`coaxlike.serialization.save_object`.
+
+        Args:
+            path: file path.
+        """
+        from ..serialization import save_object
+        return save_object(path, self)
+
+    @classmethod
+    def deserialize(cls, path, *args, **kwargs):
+        """Build ``cls(*args, **kwargs)`` and load its state from ``path`` with
+        :func:`coaxlike.serialization.load_object`.
+
+        Args:
+            path: file path written by :meth:`serialize`.
+            *args, **kwargs: the constructor's arguments (the same ``q``, ``q_targ``, ...
+                structure as when saved).
+
+        Returns:
+            the restored learner.
+        """
+        from ..serialization import load_object
+        obj = cls(*args, **kwargs)
+        load_object(path, obj)
+        return obj
+
+    def __repr__(self):
+        extra = ", ".join(f"{k}={float(v)!r}" for k, v in self._hyperparams.items())
+        return (f"{type(self).__name__}(q={self.q!r}, q_targ={self.q_targ is not None}, "
+                f"pi_targ={self.pi_targ!r}, {extra})")

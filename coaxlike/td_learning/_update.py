@@ -1,0 +1,209 @@
+r"""The pure core of TD learners: the :class:`LearnerState` pytree and pure functions.
+
+A learner is described by a static ``_Spec`` (its Q-function's forward passes and
+preprocessors, its one-example *state value* ``v(q_t, q_t_selector, probs_t, mask_t,
+hyperparams)``, the target policy's logits function, the loss and the optimizer). From it
+the functions here build
+
+* the plain n-step target :math:`G = R^{(n)} + I^{(n)} v(s_{t+K})` from ``Rn``, ``In`` and
+  ``S_next``, used without a target policy or for windows of length ``n = 1``;
+* the Retrace(:math:`\lambda`) target (:func:`~coaxlike.td_learning.retrace_target`) over
+  ``S_seq``, ``A_seq``, ``R_seq``, ``gamma_seq``, ``valid_seq`` and ``logP_seq``, used when a
+  target policy ``pi_targ`` is given and the window is longer than one step;
+
+and the loss, gradients, metrics and optimizer step over a :class:`LearnerState`, so that a
+training loop can be compiled whole (``jax.lax.scan``) without the shell.
+"""
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._targets import batched_retrace_target
+
+__all__ = ["LearnerState", "huber_loss"]
+
+
+def huber_loss(y_true, y_pred, w):
+    r"""The default loss: importance-weighted mean Huber loss (:math:`\delta = 1`).
+
+    .. math:: L = \frac{1}{B} \sum_i w_i\, \text{huber}(y^\text{pred}_i - y^\text{true}_i)
+
+    Args:
+        y_true: float ``(B,)``, the TD targets.
+        y_pred: float ``(B,)``, the predicted :math:`q(s_t, a_t)`.
+        w: float ``(B,)``, importance weights.
+
+    Returns:
+        float scalar.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from coaxlike.td_learning import huber_loss
+        >>> float(huber_loss(jnp.array([0., 0.]), jnp.array([0.5, 3.]), jnp.array([1., 2.])))
+        2.5625
+    """
+    return jnp.mean(w * optax.huber_loss(y_pred, y_true))
+
+
+class LearnerState(NamedTuple):
+    """Everything a learner's pure update reads and writes; a pytree.
+
+    Attributes:
+        params: the online Q-function's parameters.
+        function_state: its haiku function state.
+        opt_state: the optax optimizer state.
+        target_params: the target network's parameters, ``None`` without ``q_targ`` (then
+            the online parameters are the target, under ``stop_gradient``).
+        target_function_state: its function state, ``None`` without ``q_targ``.
+        pi_targ: ``None`` without a target policy; else ``{hp_name: float32 scalar}``, plus
+            ``'q'`` and ``'function_state'`` when the policy's Q-function is neither ``q`` nor
+            ``q_targ`` (otherwise it follows the one it shares).
+        hyperparams: ``{'lambda_': float32 scalar}`` plus learner-specific ones (e.g.
+            ``'temperature'``); arrays, so changing them never recompiles.
+    """
+
+    params: Any
+    function_state: Any
+    opt_state: Any
+    target_params: Any
+    target_function_state: Any
+    pi_targ: Any
+    hyperparams: Any
+
+
+class _Spec(NamedTuple):
+    """The static description of a learner, closed over by its pure functions."""
+
+    function_type1: Callable
+    function_type2: Callable
+    modeltype: int
+    preprocess: Callable
+    action_preprocessor: Callable
+    action_start: int
+    n_actions: int
+    value_fn: Callable
+    needs_selector: bool
+    needs_probs: bool
+    pi_logits: Any  # pi_targ.logits_func or None
+    pi_hp_name: Any
+    pi_source: Any  # "online", "target", "own" or None
+    loss_function: Callable
+    optimizer: Any
+
+
+# --- pure functions -------------------------------------------------------------------------
+
+def _target_net(ls):
+    if ls.target_params is None:
+        return ls.params, ls.function_state
+    return ls.target_params, ls.target_function_state
+
+
+def _probs(logits):
+    """Softmax over the last axis; rows with every logit -inf (no legal action) give zeros."""
+    ok = ~jnp.all(logits == -jnp.inf, axis=-1, keepdims=True)
+    return jnp.where(ok, jax.nn.softmax(jnp.where(ok, logits, 0.0), axis=-1), 0.0)
+
+
+def _pi_probs(spec, ls, rng, S, mask):
+    if spec.pi_source == "own":
+        params, state = {k: v for k, v in ls.pi_targ.items() if k != "function_state"}, \
+            ls.pi_targ["function_state"]
+    else:
+        q_params, state = (ls.params, ls.function_state) if spec.pi_source == "online" \
+            else _target_net(ls)
+        params = {spec.pi_hp_name: ls.pi_targ[spec.pi_hp_name], "q": q_params}
+    return _probs(spec.pi_logits(params, state, rng, S, mask))
+
+
+def _state_values(spec, ls, rng, S_raw, mask, with_probs):
+    """``v(s)`` (B,), target values (B, n_actions) and pi_targ probabilities or None."""
+    rng_t, rng_s, rng_p = jax.random.split(rng, 3)
+    S = spec.preprocess(S_raw)
+    q_t, _ = spec.function_type2(*_target_net(ls), rng_t, S, False)
+    q_sel = None
+    if spec.needs_selector:
+        q_sel, _ = spec.function_type2(ls.params, ls.function_state, rng_s, S, False)
+    probs = _pi_probs(spec, ls, rng_p, S, mask) if with_probs else None
+    mask = jnp.ones(q_t.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    v = jax.vmap(spec.value_fn, in_axes=(0, 0, 0, 0, None))(
+        q_t, q_sel, probs, mask, ls.hyperparams)
+    return v, q_t, probs
+
+
+def _take(x, index):
+    return jnp.take_along_axis(x, index[..., None], axis=-1)[..., 0]
+
+
+def _targets(spec, ls, rng, tb):
+    """TD targets ``G`` (B,), under ``stop_gradient``."""
+    chex.assert_rank([tb.Rn, tb.In, tb.W], 1)
+    chex.assert_rank([tb.A_seq, tb.R_seq, tb.gamma_seq, tb.valid_seq, tb.logP_seq], 2)
+    batch, n = tb.A_seq.shape
+    if spec.pi_logits is None or n == 1:
+        v, _, _ = _state_values(spec, ls, rng, tb.S_next, tb.mask_next, spec.needs_probs)
+        return jax.lax.stop_gradient(tb.Rn + tb.In * v)
+    flat = lambda x: jnp.reshape(x, (batch * (n + 1), *x.shape[2:]))
+    S = jax.tree_util.tree_map(flat, tb.S_seq)
+    mask = None if tb.mask_seq is None else flat(jnp.asarray(tb.mask_seq))
+    v, q_t, probs = _state_values(spec, ls, rng, S, mask, True)
+    v = jnp.reshape(v, (batch, n + 1))
+    q_t = jnp.reshape(q_t, (batch, n + 1, spec.n_actions))
+    probs = jnp.reshape(probs, (batch, n + 1, spec.n_actions))
+    a = jnp.asarray(tb.A_seq) - spec.action_start
+    G = batched_retrace_target(
+        _take(q_t[:, :-1], a), v[:, 1:], tb.R_seq, tb.gamma_seq, tb.valid_seq,
+        jnp.log(_take(probs[:, :-1], a)), tb.logP_seq, ls.hyperparams["lambda_"])
+    return jax.lax.stop_gradient(G)
+
+
+def _q_pred(spec, params, state, rng, tb, is_training):
+    """``q(s_t, a_t)`` (B,) and the new function state."""
+    S = spec.preprocess(tb.S)
+    if spec.modeltype == 1:
+        return spec.function_type1(params, state, rng, S, spec.action_preprocessor(tb.A),
+                                   is_training)
+    Q_s, state = spec.function_type2(params, state, rng, S, is_training)
+    return _take(Q_s, jnp.asarray(tb.A) - spec.action_start), state
+
+
+def grads_and_metrics(spec, learner_state, transition_batch, rng):
+    """Pure: ``(grads, new_function_state, metrics)``; see :meth:`TDLearner.grads_and_metrics`."""
+    ls, tb = learner_state, transition_batch
+    rng_t, rng_q = jax.random.split(rng)
+    G = _targets(spec, ls, rng_t, tb)
+
+    def loss_fn(params):
+        q_pred, state = _q_pred(spec, params, ls.function_state, rng_q, tb, True)
+        chex.assert_equal_shape([q_pred, G])
+        return spec.loss_function(G, q_pred, jnp.asarray(tb.W, q_pred.dtype)), (G - q_pred,
+                                                                                  state)
+
+    (loss, (td, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(ls.params)
+    metrics = {"loss": loss, "td_error_mean": jnp.mean(td),
+               "td_error_abs_mean": jnp.mean(jnp.abs(td)),
+               "td_error_abs_max": jnp.max(jnp.abs(td)),
+               "grad_norm": optax.tree.norm(grads)}
+    return grads, state, metrics
+
+
+def update_func(spec, learner_state, transition_batch, rng):
+    """Pure: ``(new_learner_state, metrics)``; see :meth:`TDLearner.update_func`."""
+    grads, state, metrics = grads_and_metrics(spec, learner_state, transition_batch, rng)
+    updates, opt_state = spec.optimizer.update(grads, learner_state.opt_state,
+                                               learner_state.params)
+    params = optax.apply_updates(learner_state.params, updates)
+    return learner_state._replace(params=params, function_state=state,
+                                  opt_state=opt_state), metrics
+
+
+def td_error_func(spec, learner_state, transition_batch, rng):
+    """Pure: TD errors ``G - q(s_t, a_t)`` (B,), forward passes with ``is_training=False``."""
+    rng_t, rng_q = jax.random.split(rng)
+    G = _targets(spec, learner_state, rng_t, transition_batch)
+    q_pred, _ = _q_pred(spec, learner_state.params, learner_state.function_state, rng_q,
+                        transition_batch, False)
+    return G - q_pred
