@@ -36,4 +36,4 @@ Batch = Any
 """A pytree of arrays sharing a leading batch axis."""
 
 QFunc = Callable[..., Array]
-"""A haiku-style forward pass: ``func(S, is_training)`` or ``func(S, A, is_training)``."""
+"""A haiku-style forward pass, ``func(S, is_training)`` or ``func(S, A, is_training)``."""

@@ -5,7 +5,7 @@ description (:func:`describe`) of the tree's key paths, container types, leaf sh
 and of a JSON-able ``static`` dict of hyperparameters. Then come the magic bytes ``b"CXLK"``, a
 format-version byte, the description itself (so a mismatch can be explained), the leaves' raw
 bytes and a SHA-256 checksum of everything before it. The byte-by-byte layout is in
-``doc/serialization_format.md``.
+``doc/serialization.rst`` (the "Saving and loading" page).
 
 * :func:`save` / :func:`load`: any pytree of arrays, typed PRNG keys and Python scalars.
   :func:`load` takes a skeleton ``like`` and returns a tree with its structure and leaf types,

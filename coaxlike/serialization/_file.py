@@ -13,7 +13,7 @@ Layout (integers unsigned little-endian; ``D`` and ``P`` as declared in the file
     53 + D + P  32    checksum: SHA-256 of bytes [0, 53 + D + P)
 
 A file is exactly ``85 + D + P`` bytes long. The full specification, with the reasons behind
-the choices, is ``doc/serialization_format.md``.
+the choices, is ``doc/serialization.rst`` (the "Saving and loading" page).
 
 Reading trusts nothing in the file until it is checked: declared lengths are compared with the
 real file size before anything of that length is read, the checksum is verified before the
@@ -190,8 +190,8 @@ def save(path: str | os.PathLike, tree: Any, *, static: dict[str, Any] | None = 
 
     The file holds the fingerprint and canonical description of ``tree``'s skeleton (key paths,
     shapes, dtypes, container types) and of ``static``, then the leaves' raw bytes, then a
-    SHA-256 checksum; see ``doc/serialization_format.md``. The file is written to a temporary
-    file in the same directory, flushed, ``fsync``-ed and renamed onto ``path``, so a reader
+    SHA-256 checksum; see ``doc/serialization.rst`` (the "Saving and loading" page). The
+    file is written to a temporary file in the same directory, flushed, ``fsync``-ed and renamed onto ``path``, so a reader
     sees the old file or the new one, never a mixture; if anything fails the old file stays.
 
     Args:

@@ -131,9 +131,17 @@ class TDLearner:
     device; ``float(metrics['loss'])`` does.
 
     Attributes:
-        q, q_targ, pi_targ: the objects given (shared, not copied). ``q_targ`` and
-            ``pi_targ`` are read at every update (e.g. after ``q_targ.soft_update(q, tau)``
-            or ``pi_targ.epsilon = x``), never written by :meth:`update`.
+        q: the online :class:`~coaxlike.Q` (shared, not copied); updated through its
+            validating ``params`` setter.
+        q_targ: the target network or ``None``; read at every update (e.g. after
+            ``q_targ.soft_update(q, tau)``), never written by :meth:`update`.
+        pi_targ: the target policy or ``None``; read at every update (e.g. after
+            ``pi_targ.epsilon = x``), never written.
+        update_func: pure ``(learner_state, transition_batch, rng) -> (learner_state,
+            metrics)``, for training loops compiled whole (``jax.lax.scan``).
+        grads_and_metrics: pure ``(learner_state, transition_batch, rng) -> (grads,
+            function_state, metrics)``.
+        td_error_func: pure ``(learner_state, transition_batch, rng) -> td_error (B,)``.
         optimizer: the optax ``GradientTransformation``.
         loss_function: ``(y_true, y_pred, w) -> scalar``.
     """
@@ -226,7 +234,7 @@ class TDLearner:
 
         The setter writes ``params``, ``function_state`` (to ``q``), the target fields (to
         ``q_targ``), ``opt_state`` and ``hyperparams`` back through validating setters, e.g.
-        after a training loop compiled around :attr:`update_func`. ``pi_targ`` is not written.
+        after a training loop compiled around ``update_func``. ``pi_targ`` is not written.
         """
         pi = None
         if self.pi_targ is not None:
@@ -330,8 +338,9 @@ class TDLearner:
 
         Args:
             path: file path written by :meth:`serialize`.
-            *args, **kwargs: the constructor's arguments (the same ``q``, ``q_targ``, ...
+            *args: the constructor's positional arguments (the same ``q``, ``q_targ``, ...
                 structure as when saved).
+            **kwargs: the constructor's keyword arguments.
 
         Returns:
             the restored learner.
