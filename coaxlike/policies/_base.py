@@ -6,6 +6,7 @@ logits with a pure *logits builder* (see :mod:`coaxlike.distributions`) and acts
 temperature) is an array leaf of ``params``, so changing it never recompiles anything.
 """
 import functools
+import math
 import secrets
 
 import distrax
@@ -22,6 +23,7 @@ __all__ = []  # private module
 
 _NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
               "{where}; check the network (the pure functions return NaN logits here)")
+_TIE_BREAK = -2  # from the greedy fast path: this batch needs random tie-breaking
 
 
 # --- pure functions (batched over the leading axis of S) ------------------------------------
@@ -31,13 +33,17 @@ def _logits(function_type2, builder, hp_name, params, state, rng, S, action_mask
     return builder(Q_s, params[hp_name], action_mask)
 
 
-def _sample_index(logits_func, params, state, rng, S, action_mask=None):
+def _draw_index(logits_func, params, state, rng_q, rng_a, S, action_mask=None):
     """(index in [0, n) or -1 where the logits are NaN, exact log-propensity)."""
-    rng_q, rng_a = jax.random.split(rng)
     logits = logits_func(params, state, rng_q, S, action_mask)
     with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
         index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
     return jnp.where(jnp.isnan(logits[..., 0]), -1, index), logp
+
+
+def _sample_index(logits_func, params, state, rng, S, action_mask=None):
+    rng_q, rng_a = jax.random.split(rng)
+    return _draw_index(logits_func, params, state, rng_q, rng_a, S, action_mask)
 
 
 def _mode_index(function_type2, params, state, rng, S, action_mask=None):
@@ -65,22 +71,70 @@ def _log_proba(log_proba_index, start, params, state, rng, S, A, action_mask=Non
     return log_proba_index(params, state, rng, S, jnp.asarray(A) - start, action_mask)
 
 
-def _on_raw(fn, preprocess, batched):
-    """Jit ``fn`` for raw observations: preprocess, add/remove the batch axis, split the key.
+# --- what the shell compiles --------------------------------------------------------------
+# Draws (sampling, tie-breaking) take ``(params, state, eval_key, key, S, action_mask)`` and
+# return ``(out, next_key)``, splitting the policy's key once. Evaluations (the greedy fast
+# path, logits, log_proba) take ``(params, state, eval_key, S, *extra, action_mask)`` and
+# return ``out``: they run the forward pass under the Q-function's evaluation key, as
+# ``q(s)`` does, and neither use nor return the policy's key (returning a key costs a few µs
+# of Python per call to wrap it).
 
-    Returns ``jitted(params, state, key, s, action_mask, *extra) -> (out, next_key)``.
+def _sample_step(logits_func, params, state, eval_key, key, S, action_mask=None):
+    key, rng_q, rng_a = jax.random.split(key, 3)  # one threefry call for all three keys
+    return _draw_index(logits_func, params, state, rng_q, rng_a, S, action_mask), key
+
+
+def _mode_step(function_type2, params, state, eval_key, key, S, action_mask=None):
+    key, rng = jax.random.split(key)
+    Q_s, _ = function_type2(params["q"], state, eval_key, S, False)
+    return greedy_index(Q_s, rng, action_mask), key
+
+
+def _greedy_step(function_type2, params, state, eval_key, S, action_mask=None):
+    """The greedy index where it needs no tie-break, else ``_TIE_BREAK``.
+
+    A row whose allowed Q-values are finite with a unique maximum has exactly one greedy
+    action, found by ``argmax`` without randomness. The shell sends any other batch through
+    ``_mode_step``, so the PRNG (a rolled loop and a dozen small kernels on CPU) stays off
+    the common path while the result is distributed exactly as :func:`greedy_index`'s.
     """
-    def wrapped(params, state, key, s, action_mask, *extra):
-        key, subkey = jax.random.split(key)
-        if not batched:
-            s = jax.tree_util.tree_map(lambda x: jnp.expand_dims(x, 0), s)
-            action_mask = None if action_mask is None else action_mask[None]
-            extra = tuple(jnp.expand_dims(x, 0) for x in extra)
-        out = fn(params, state, subkey, preprocess(s), *extra, action_mask=action_mask)
-        if not batched:
-            out = jax.tree_util.tree_map(lambda x: x[0], out)
-        return out, key
-    return jax.jit(wrapped)
+    Q_s, _ = function_type2(params["q"], state, eval_key, S, False)
+    if action_mask is None:
+        allowed, finite = Q_s, jnp.isfinite(Q_s)
+    else:
+        allowed = jnp.where(action_mask, Q_s, -jnp.inf)
+        finite = jnp.isfinite(Q_s) | ~action_mask
+    top = allowed == jnp.max(allowed, axis=-1, keepdims=True)
+    unique = jnp.all(finite, axis=-1) & (jnp.sum(top, axis=-1) == 1)
+    return jnp.where(unique, jnp.argmax(allowed, axis=-1), _TIE_BREAK).astype(jnp.int32)
+
+
+def _on_raw(step, preprocess, batched, draws):
+    """Jit ``step`` for raw observations: preprocess, add and drop the batch axis.
+
+    Returns ``jitted(params, state, eval_key, key, s, action_mask) -> (out, next_key)`` if
+    ``draws``, else ``jitted(params, state, eval_key, s, action_mask, *extra) -> out``.
+    """
+    def unbatch(out):
+        return out if batched else jax.tree_util.tree_map(lambda x: x[0], out)
+
+    def batch(s, action_mask, extra):
+        if batched:
+            return s, action_mask, extra
+        return (jax.tree_util.tree_map(lambda x: jnp.expand_dims(x, 0), s),
+                None if action_mask is None else action_mask[None],
+                tuple(jnp.expand_dims(x, 0) for x in extra))
+
+    def draw(params, state, eval_key, key, s, action_mask):
+        s, action_mask, _ = batch(s, action_mask, ())
+        out, key = step(params, state, eval_key, key, preprocess(s), action_mask=action_mask)
+        return unbatch(out), key
+
+    def evaluate(params, state, eval_key, s, action_mask, *extra):
+        s, action_mask, extra = batch(s, action_mask, extra)
+        return unbatch(step(params, state, eval_key, preprocess(s), *extra,
+                            action_mask=action_mask))
+    return jax.jit(draw if draws else evaluate)
 
 
 # --- the shell ------------------------------------------------------------------------------
@@ -131,10 +185,14 @@ class ValuePolicy:
         self.sample_func = functools.partial(_sample, sample_index, start)
         self.mode_func = functools.partial(_mode, mode_index, start)
         self.log_proba_func = functools.partial(_log_proba, log_proba_index, start)
-        self._sample_jit = _on_raw(sample_index, prep, batched)
-        self._mode_jit = _on_raw(mode_index, prep, batched)
-        self._logits_jit = _on_raw(self.logits_func, prep, batched)
-        self._log_proba_jit = _on_raw(log_proba_index, prep, batched)
+        self._sample_jit = _on_raw(functools.partial(_sample_step, self.logits_func),
+                                   prep, batched, draws=True)
+        self._mode_jit = _on_raw(functools.partial(_mode_step, q.function_type2),
+                                 prep, batched, draws=True)
+        self._greedy_jit = _on_raw(functools.partial(_greedy_step, q.function_type2),
+                                   prep, batched, draws=False)
+        self._logits_jit = _on_raw(self.logits_func, prep, batched, draws=False)
+        self._log_proba_jit = _on_raw(log_proba_index, prep, batched, draws=False)
 
     # --- params ----------------------------------------------------------------------------
 
@@ -173,7 +231,7 @@ class ValuePolicy:
         if m.ndim != ndim or m.shape[-1] != n:
             want = f"(batch, {n})" if self.q.batched else f"({n},)"
             raise ValueError(f"action_mask must have shape {want}, got {m.shape}")
-        if not m.any(axis=-1).all():
+        if not (m.any(axis=-1).all() if self.q.batched else m.any()):
             rows = np.flatnonzero(~m.reshape(-1, n).any(axis=-1)).tolist()
             raise ValueError("action_mask must allow at least one action, got an all-False "
                              f"mask (rows {rows})" if self.q.batched else
@@ -190,11 +248,17 @@ class ValuePolicy:
                              f"{low + self.q.n_actions}), got {a!r}")
         return A
 
-    def _call(self, jitted, s, action_mask, *extra):
+    def _draw(self, jitted, s, action_mask):
         S = self.q._check_s(s)
         mask = self._check_mask(action_mask)
-        out, self._key = jitted(self.params, self.q.function_state, self._key, S, mask, *extra)
+        out, self._key = jitted(self.params, self.q.function_state, self.q._key, self._key, S,
+                                mask)
         return out
+
+    def _evaluate(self, jitted, s, action_mask, *extra):
+        S = self.q._check_s(s)
+        mask = self._check_mask(action_mask)
+        return jitted(self.params, self.q.function_state, self.q._key, S, mask, *extra)
 
     def _actions(self, index):
         if self.q.batched:
@@ -224,7 +288,7 @@ class ValuePolicy:
         Raises:
             ValueError: bad observation or mask, or non-finite Q-values.
         """
-        index, logp = self._call(self._sample_jit, s, action_mask)
+        index, logp = self._draw(self._sample_jit, s, action_mask)
         a = self._actions(index)
         if not return_logp:
             return a
@@ -234,6 +298,10 @@ class ValuePolicy:
         """The greedy action ``argmax_a q(s, a)`` among allowed actions, ties broken
         uniformly at random (reproducible under the seed).
 
+        The forward pass runs under the Q-function's evaluation key, as ``q(s)`` does; the
+        policy's key is split only when a tie has to be broken. ``dist_params``, ``dist`` and
+        ``log_proba`` likewise evaluate without consuming the policy's key.
+
         Args:
             s: one raw observation (a batch with a vector env).
             action_mask: optional bool mask, as in ``__call__``.
@@ -241,7 +309,11 @@ class ValuePolicy:
         Returns:
             an int (or ``(B,)`` array) in ``[start, start + n)``.
         """
-        return self._actions(self._call(self._mode_jit, s, action_mask))
+        index = self._evaluate(self._greedy_jit, s, action_mask)
+        index = np.asarray(index) if self.q.batched else int(index)
+        if (index == _TIE_BREAK).any() if self.q.batched else index == _TIE_BREAK:
+            index = self._draw(self._mode_jit, s, action_mask)  # a tie, or non-finite values
+        return self._actions(index)
 
     def mean(self, s, action_mask=None):
         """For a Discrete action space, the mean is the mode: same as :meth:`mode`."""
@@ -253,10 +325,13 @@ class ValuePolicy:
         Masked actions (and, for epsilon-greedy with epsilon 0, non-greedy ones) have logit
         ``-inf``. Raises ``ValueError`` for non-finite allowed Q-values.
         """
-        logits = np.asarray(self._call(self._logits_jit, s, action_mask))
-        bad = np.isnan(logits[..., 0])
-        if bad.any():
-            self._actions(np.where(bad, -1, 0))  # raises with the rows named
+        logits = np.asarray(self._evaluate(self._logits_jit, s, action_mask))
+        if self.q.batched:
+            bad = np.isnan(logits[:, 0])
+            if bad.any():
+                self._actions(np.where(bad, -1, 0))  # raises with the rows named
+        elif math.isnan(logits[0]):
+            self._actions(-1)
         return {"logits": logits}
 
     def dist(self, s, action_mask=None):
@@ -276,11 +351,16 @@ class ValuePolicy:
             a float (or ``(B,)`` array).
         """
         A = self._check_action(a) - self.q.action_start
-        logp = self._call(self._log_proba_jit, s, action_mask, A)
+        logp = self._evaluate(self._log_proba_jit, s, action_mask, A)
+        if not self.q.batched:
+            logp = float(logp)
+            if math.isnan(logp):
+                self._actions(-1)
+            return logp
         logp = np.asarray(logp)
         if np.isnan(logp).any():
             self._actions(np.where(np.isnan(logp), -1, 0))
-        return logp if self.q.batched else float(logp)
+        return logp
 
     # --- serialization ---------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""Smoke tests of the benchmark suite: it runs and reports what it promises (no timings are
+asserted: figures on a shared machine are not a test)."""
+import math
+
+from benchmarks.run import run_one
+
+ROW_KEYS = {"name", "us", "floor_us", "ratio", "ratio_iqr", "cpu_ratio", "calls", "target"}
+
+
+def _check_rows(result, expected_names):
+    assert [r["name"] for r in result["rows"]] == expected_names
+    for row in result["rows"]:
+        assert ROW_KEYS <= set(row), sorted(ROW_KEYS - set(row))
+        for key in ("us", "floor_us", "ratio", "cpu_ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["name"], key, row[key])
+        assert row["calls"] > 0
+
+
+def test_acting_quick_in_both_dispatch_modes():
+    calls = ["pi(s)", "pi(s, return_logp=True)", "pi.mode(s)", "pi.dist_params(s)"]
+    names = [f"{'EpsilonGreedy':15s} {c}{m}" for m in ("", " +mask") for c in calls]
+    result = run_one("acting", [], quick=True, extra=["--filter", "EpsilonGreedy"])
+    assert result["benchmark"] == "acting" and result["environment"]["async_dispatch"]
+    _check_rows(result, names)
+    sync = run_one("acting", ["--sync"], quick=True, extra=["--filter", "Boltzmann"])
+    assert sync["environment"]["async_dispatch"] is False
+    _check_rows(sync, [n.replace("EpsilonGreedy  ", "BoltzmannPolicy") for n in names])
+
+
+def test_batched_quick_reports_actions_per_second():
+    result = run_one("batched", [], quick=True, extra=["--filter", "EpsilonGreedy   pi(S) B="])
+    rows = result["rows"]
+    _check_rows(result, [f"{'EpsilonGreedy':15s} pi(S) B={b}" for b in (1, 64, 1024, 16384)])
+    for row in rows:
+        assert row["actions_per_s"] > 0 and row["floor_actions_per_s"] > 0
+        assert (row["target"] is not None) == (row["batch"] >= 1024)
