@@ -61,26 +61,36 @@ def evaluate(policy_fn, envs, seed=10_000):
     return float(returns.mean())
 
 
-def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=8, n_step=3, gamma=0.99,
-          lr=5e-4, batch_size=64, warmup=1_000, updates_per_iteration=1, target_every=250,
-          eps_decay_steps=10_000, hidden=(64, 64), progress=None):
+def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=2, n_step=3, gamma=0.99,
+          lr=5e-4, batch_size=64, warmup=1_000, updates_per_iteration=2, target_every=500,
+          eps_decay_steps=10_000, hidden=(64, 64), progress=None, breakdown=False):
     """Train DQN until the greedy 10-episode mean return reaches 475 (or ``max_steps``).
 
     Each iteration steps ``num_envs`` CartPoles at once (one batched ``pi(S)`` call), traces
     n-step transitions and does ``updates_per_iteration`` gradient steps. ``eval_every``,
     ``target_every`` and ``eps_decay_steps`` count env steps (all sub-envs together).
 
+    With ``breakdown=True`` the loop also times its parts (``act``, ``env``, ``trace+add``
+    for the tracer and ``buffer.add``, ``sample``, ``update``, ``target``) and waits for
+    each update to finish so that its time is not attributed to the next call; that wait
+    costs a little throughput.
+
     Returns:
         dict with ``solved`` (bool), ``steps`` (env steps), ``seconds`` (wall time of the
         training loop including compilation, excluding evaluation), ``curve`` (list of
-        ``(steps, eval_return)``), ``episode_returns`` and the trained ``q``, ``pi`` and the
-        evaluation ``eval_envs`` (10 CartPoles).
+        ``(steps, eval_return)``), ``episode_returns``, ``breakdown`` (seconds per part, or
+        ``None``) and the trained ``q``, ``pi`` and the evaluation ``eval_envs`` (10
+        CartPoles).
     """
+    clock = _Clock(enabled=breakdown)
     t0 = time.perf_counter()
     envs, eval_envs = make_envs(num_envs), make_envs(10)
     q = make_q(envs, seed, hidden)
     q_targ = q.copy()
     pi = coaxlike.EpsilonGreedy(q, epsilon=1.0)
+    # evaluation gets its own policy on the same Q-function, so that evaluating does not
+    # consume the behaviour policy's random stream (training is the same whatever eval_every)
+    pi_eval = coaxlike.EpsilonGreedy(q, epsilon=0.0, random_seed=seed + 1)
     schedule = optax.linear_schedule(1.0, 0.01, eps_decay_steps)
     learner = DoubleQLearning(q, q_targ=q_targ, optimizer=optax.adam(lr))
     tracer = NStep(n=n_step, gamma=gamma, num_envs=num_envs)
@@ -91,22 +101,30 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=8, n_step=3, gam
     S, _ = envs.reset(seed=seed)
     returns = np.zeros(num_envs)
     while step < max_steps:
+        clock.start()
         if iteration % 10 == 0:  # an optax schedule costs ~0.1 ms a call: not every step
             pi.epsilon = schedule(step)
         A, logP = pi(S, return_logp=True)
+        clock.lap("act")
         S_next, R, terminated, truncated, _ = envs.step(A)
         done = terminated | truncated
+        clock.lap("env")
         # the vector env ignores A on the step after an episode ended (autoreset); so does
         # the tracer, which also takes S_next there as the final observation to bootstrap from
         tracer.add(S, A, R, done, logP, truncated=truncated & ~terminated)
         while tracer:
             buffer.add(tracer.pop())
+        clock.lap("trace+add")
         if len(buffer) >= warmup:
             for _ in range(updates_per_iteration):
-                learner.update(buffer.sample(batch_size))
+                batch = buffer.sample(batch_size)
+                clock.lap("sample")
+                metrics = learner.update(batch)
+                clock.lap("update", wait_for=metrics)
         step_before, step, iteration = step, step + num_envs, iteration + 1
         if step // target_every > step_before // target_every:
             q_targ.soft_update(q, tau=1.0)
+            clock.lap("target", wait_for=q_targ.params)
         returns += R
         for i in np.flatnonzero(done):
             episode_returns.append(returns[i])
@@ -117,7 +135,7 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=8, n_step=3, gam
         S = S_next
         if step // eval_every > step_before // eval_every:
             train_seconds += time.perf_counter() - t0
-            score = evaluate(pi.mode, eval_envs)
+            score = evaluate(pi_eval.mode, eval_envs)
             curve.append((step, score))
             t0 = time.perf_counter()
             if score >= SOLVED:
@@ -126,7 +144,27 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=8, n_step=3, gam
     train_seconds += time.perf_counter() - t0
     envs.close()
     return {"solved": solved, "steps": step, "seconds": train_seconds, "curve": curve,
-            "episode_returns": episode_returns, "q": q, "pi": pi, "eval_envs": eval_envs}
+            "episode_returns": episode_returns, "breakdown": clock.totals if breakdown else None,
+            "q": q, "pi": pi, "eval_envs": eval_envs}
+
+
+class _Clock:
+    """Accumulates wall time per part of the loop (a no-op unless enabled)."""
+
+    def __init__(self, enabled):
+        self.enabled, self.totals, self._t = enabled, {}, 0.0
+
+    def start(self):
+        if self.enabled:
+            self._t = time.perf_counter()
+
+    def lap(self, name, wait_for=None):
+        if self.enabled:
+            if wait_for is not None:
+                jax.block_until_ready(wait_for)
+            now = time.perf_counter()
+            self.totals[name] = self.totals.get(name, 0.0) + now - self._t
+            self._t = now
 
 
 def main():
