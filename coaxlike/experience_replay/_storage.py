@@ -55,6 +55,10 @@ def check_rows(storage: TransitionBatch, batch: TransitionBatch) -> int:
     return size
 
 
+def _signature(treedef, leaves):
+    return treedef, tuple((np.shape(x)[1:], _dtype(x).kind) for x in leaves)
+
+
 def _dtype(x) -> np.dtype:
     return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
 
@@ -72,6 +76,7 @@ class HostStorage:
     def __init__(self, capacity: int):
         self.capacity = check_positive_int("capacity", capacity)
         self.data = None  # stripped TransitionBatch of (capacity, ...) arrays
+        self._signature = None  # (treedef, row shapes and dtype kinds) of self.data
         self.clear()
 
     def clear(self) -> None:
@@ -88,14 +93,17 @@ class HostStorage:
         if self.data is None:
             self.data = jax.tree_util.tree_map(
                 lambda x: np.zeros((self.capacity, *np.shape(x)[1:]), _dtype(x)), batch)
-        size = check_rows(self.data, batch)
+            self._signature = _signature(*jax.tree_util.tree_flatten(self.data)[::-1])
+        leaves, treedef = jax.tree_util.tree_flatten(batch)
+        size = batch.A.shape[0]
+        # fast path: the same structure, row shapes and dtype kinds as stored, one leading size
+        if (_signature(treedef, leaves) != self._signature
+                or any(np.shape(x)[:1] != (size,) for x in leaves)):
+            size = check_rows(self.data, batch)  # raises, naming the field
         keep = min(size, self.capacity)
         idx = (self.position + np.arange(keep)) % self.capacity
-
-        def write(store, x):
+        for store, x in zip(jax.tree_util.tree_leaves(self.data), leaves):
             store[idx] = np.asarray(x)[size - keep:]
-
-        jax.tree_util.tree_map(write, self.data, batch)
         self.position = (self.position + keep) % self.capacity
         self.size = min(self.size + keep, self.capacity)
         return idx
