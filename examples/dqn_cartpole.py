@@ -61,8 +61,8 @@ def evaluate(policy_fn, envs, seed=10_000):
     return float(returns.mean())
 
 
-def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=2, n_step=3, gamma=0.99,
-          lr=5e-4, batch_size=64, warmup=1_000, updates_per_iteration=2, target_every=500,
+def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=4, n_step=3, gamma=0.99,
+          lr=1e-3, batch_size=64, warmup=1_000, updates_per_iteration=2, target_every=500,
           eps_decay_steps=10_000, hidden=(64, 64), progress=None, breakdown=False):
     """Train DQN until the greedy 10-episode mean return reaches 475 (or ``max_steps``).
 
