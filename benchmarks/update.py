@@ -1,0 +1,175 @@
+"""One TD-learner update (DQN on CartPole-v1 shapes), each call beside a hand-written floor.
+
+Rows, for ``QLearning`` and ``DoubleQLearning`` with a target network, at batch 32 and 256:
+
+* ``shell``: ``learner.update(tb)`` with a host (numpy) ``TransitionBatch``, against the floor
+  called with the same host arrays (``S, A, Rn, In, S_next``);
+* ``pure``: ``jax.jit(learner.update_func)(learner_state, tb, key)`` on device arrays,
+  against the floor on device arrays;
+* ``scan``: 64 updates in one ``jax.jit`` over ``lax.scan`` (what an in-graph training loop
+  does; µs per update), against the floor in the same scan.
+
+The floor is one ``jax.jit`` function written with haiku and optax alone: the same network
+(MLP 4-64-64-2, same parameters), Huber loss (delta 1), ``optax.adam(1e-3)``, the plain or
+double Q-learning target from a target network, and nothing else (no metrics, no weights, no
+checks). Every call is complete: the loss is read on the host (``float``) before the next.
+
+    python -m benchmarks.update [--sync] [--quick] [--json PATH] [--filter TEXT]
+"""
+from . import _timing
+
+TITLE = "TD update, CartPole-v1 shapes, MLP 4-64-64-2, adam"
+BATCHES = (32, 256)
+SCAN_LENGTH = 64
+LEARNERS = ("QLearning", "DoubleQLearning")
+
+
+def make_floor(double_q, learning_rate=1e-3):
+    """``jit((params, target_params, opt_state, S, A, Rn, In, S_next) -> (params, opt_state,
+    loss))``: one DQN step by hand, and the optimizer."""
+    import haiku as hk
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from ._floors import cartpole_func
+
+    apply = hk.transform(cartpole_func).apply
+    optimizer = optax.adam(learning_rate)
+
+    def loss_fn(params, target_params, S, A, Rn, In, S_next):
+        q_next = apply(target_params, None, S_next, False)
+        if double_q:
+            a_next = jnp.argmax(apply(params, None, S_next, False), axis=-1)
+            v_next = jnp.take_along_axis(q_next, a_next[:, None], axis=-1)[:, 0]
+        else:
+            v_next = jnp.max(q_next, axis=-1)
+        G = jax.lax.stop_gradient(Rn + In * v_next)
+        q = jnp.take_along_axis(apply(params, None, S, False), A[:, None], axis=-1)[:, 0]
+        return jnp.mean(optax.huber_loss(q, G))
+
+    def step(params, target_params, opt_state, S, A, Rn, In, S_next):
+        loss, grads = jax.value_and_grad(loss_fn)(params, target_params, S, A, Rn, In, S_next)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(step), step, optimizer
+
+
+def _batch(rng, size):
+    import numpy as np
+
+    from coaxlike.reward_tracing import TransitionBatch
+    return TransitionBatch.from_one_step(
+        S=rng.normal(size=(size, 4)).astype(np.float32), A=rng.integers(0, 2, size),
+        Rn=np.ones(size, np.float32), In=np.where(rng.random(size) < 0.05, 0.0, 0.99),
+        S_next=rng.normal(size=(size, 4)).astype(np.float32))
+
+
+def _scan_pair(learner, floor_step, ls, floor_state, batches, key):
+    """Jitted ``SCAN_LENGTH`` updates over stacked batches: (ours, floor) callables."""
+    import jax
+
+    def ours(ls, batches, key):
+        def body(ls, xs):
+            tb, k = xs
+            ls, metrics = learner.update_func(ls, tb, k)
+            return ls, metrics["loss"]
+        return jax.lax.scan(body, ls, (batches, jax.random.split(key, SCAN_LENGTH)))
+
+    def floor(state, batches):
+        def body(state, tb):
+            params, target, opt = state
+            params, opt, loss = floor_step(params, target, opt, tb.S, tb.A, tb.Rn, tb.In,
+                                           tb.S_next)
+            return (params, target, opt), loss
+        return jax.lax.scan(body, state, batches)
+
+    ours_jit, floor_jit = jax.jit(ours), jax.jit(floor)
+    return (lambda: float(ours_jit(ls, batches, key)[1][-1]),
+            lambda: float(floor_jit(floor_state, batches)[1][-1]))
+
+
+def rows(quick=False, only=""):
+    """Measure every row in this process; returns a list of result dicts."""
+    import gymnasium as gym
+    import jax
+    import numpy as np
+    import optax
+
+    import coaxlike
+    from coaxlike.td_learning import DoubleQLearning, QLearning
+
+    from ._floors import cartpole_func
+
+    blocks, calls = (4, 10) if quick else (30, 40)
+    env = gym.make("CartPole-v1")
+    rng = np.random.default_rng(0)
+    out = []
+    for name, cls in (("QLearning", QLearning), ("DoubleQLearning", DoubleQLearning)):
+        q = coaxlike.Q(cartpole_func, env, random_seed=0)
+        learner = cls(q, q_targ=q.copy(), optimizer=optax.adam(1e-3), random_seed=0)
+        floor_jit, floor_step, optimizer = make_floor(cls is DoubleQLearning)
+        for size in BATCHES:
+            tb_host = _batch(rng, size)
+            tb_dev = jax.device_put(tb_host)
+            ls, key = learner.learner_state, jax.random.key(0)
+            update_jit = jax.jit(learner.update_func)
+            floor = {"params": q.params, "target": q.params, "opt": optimizer.init(q.params)}
+
+            def floor_call(tb):
+                floor["params"], floor["opt"], loss = floor_jit(
+                    floor["params"], floor["target"], floor["opt"], tb.S, tb.A, tb.Rn, tb.In,
+                    tb.S_next)
+                return float(loss)
+
+            def pure_call():
+                nonlocal ls
+                ls, metrics = update_jit(ls, tb_dev, key)
+                return float(metrics["loss"])
+
+            stacked = jax.tree_util.tree_map(lambda x: np.stack([x] * SCAN_LENGTH), tb_host)
+            scan_ours, scan_floor = _scan_pair(
+                learner, floor_step, learner.learner_state,
+                (q.params, q.params, optimizer.init(q.params)), jax.device_put(stacked), key)
+            pairs = {
+                "shell  learner.update(tb), numpy batch": (
+                    lambda: float(learner.update(tb_host)["loss"]),
+                    lambda: floor_call(tb_host)),
+                "pure   jit(update_func), device batch": (pure_call,
+                                                          lambda: floor_call(tb_dev)),
+                f"scan   {SCAN_LENGTH} updates in one jit, per update": (scan_ours, scan_floor),
+            }
+            for path, (ours, fl) in pairs.items():
+                row_name = f"{name:15s} B={size:<3d} {path}"
+                if only not in row_name:
+                    continue
+                scan = path.startswith("scan")
+                r = _timing.compare(ours, fl, blocks=blocks, calls=max(calls // 8, 2)
+                                    if scan else calls, warmup=5 if quick else 20)
+                if scan:
+                    r["us"] /= SCAN_LENGTH
+                    r["floor_us"] /= SCAN_LENGTH
+                out.append({"name": row_name, "learner": name, "batch_size": size,
+                            "path": path.split()[0], "target": None, **r})
+    env.close()
+    return out
+
+
+def run(quick=False, only=""):
+    """Measure in this process (the dispatch mode as already set); the result dict."""
+    return {"benchmark": "update", "environment": _timing.environment(), "quick": quick,
+            "rows": rows(quick, only)}
+
+
+def main(argv=None):
+    args = _timing.parse_args(__doc__.splitlines()[0], argv)
+    _timing.set_dispatch(args.sync)
+    result = run(args.quick, args.filter)
+    mode = "sync dispatch" if args.sync else "default (async) dispatch"
+    _timing.emit(result, args, f"{TITLE}, {mode}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""A whole DQN training run on CartPole-v1 compiled into one ``jax.jit`` call, over seeds.
+
+What it shows, top to bottom:
+
+1. the library's shells (``Q``, ``EpsilonGreedy``, ``DoubleQLearning``) built once on the host
+   only to get their *pure* functions: ``pi.sample_func``, ``pi.mode_func`` and
+   ``learner.update_func``, used unchanged inside compiled code;
+2. a fresh :class:`~coaxlike.td_learning.LearnerState` per seed, built in-graph;
+3. ``num_envs`` pure-JAX CartPoles per seed (``examples/cartpole_jax.py``), auto-reset
+   in-graph, feeding one :class:`~coaxlike.experience_replay.PytreeReplayBuffer` through an
+   in-graph n-step window;
+4. epsilon from an optax schedule written into ``pi``'s params as an array leaf;
+5. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, hard target
+   sync every ``target_period`` updates), inside a ``lax.while_loop`` that evaluates greedily
+   (``pi.mode_func``, 10 episodes in parallel) every ``eval_every`` env steps and stops when
+   the 10-episode mean return reaches 475;
+6. ``jax.vmap`` over seeds: every seed trains independently in the same call.
+
+Run ``python examples/dqn_ingraph.py`` (5 seeds in one call; ``--separate`` compiles and
+runs each seed on its own to time each; ``--help`` for the hyperparameters). The wall
+seconds printed include compilation.
+"""
+import argparse
+import dataclasses
+import functools
+import time
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import coaxlike
+from coaxlike.experience_replay import PytreeReplayBuffer
+from coaxlike.reward_tracing import TransitionBatch
+from coaxlike.td_learning import DoubleQLearning, QLearning
+
+import cartpole_jax as cartpole
+
+SOLVED = 475.0
+SEEDS = "seeds"  # the name of the vmapped seed axis
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyperparameters (static: a new value compiles a new run).
+
+    Env steps are counted per seed: one vector step is ``num_envs`` env steps.
+    """
+
+    num_envs: int = 10  # parallel CartPoles per seed, one buffer
+    n_step: int = 3
+    gamma: float = 0.99
+    learning_rate: float = 3e-3
+    batch_size: int = 64
+    buffer_capacity: int = 50_000
+    warmup_steps: int = 1_000  # env steps before the first update
+    updates_per_step: int = 2  # gradient updates per vector step
+    target_period: int = 200  # gradient updates between hard target syncs
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 20_000  # env steps
+    eval_every: int = 5_000  # env steps
+    eval_episodes: int = 10
+    max_env_steps: int = 200_000
+    hidden: tuple = (64, 64)
+    double_q: bool = True
+    prng_impl: str = "unsafe_rbg"  # PRNG of the seed keys: see the note in run()
+
+    def __post_init__(self):
+        if self.eval_every % self.num_envs:
+            raise ValueError(f"eval_every must be a multiple of num_envs={self.num_envs}, got "
+                             f"{self.eval_every}")
+        if self.n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+
+
+# --- the library objects, built once on the host for their pure functions ------------------
+
+class Agent(NamedTuple):
+    """The shells and the haiku transform; only their pure functions are used in-graph."""
+
+    pi: Any  # EpsilonGreedy: sample_func, mode_func
+    learner: Any  # QLearning / DoubleQLearning: update_func, optimizer, learner_state
+    init_net: Any  # (key, S, is_training) -> (params, function_state)
+    preprocess: Any  # raw observations -> network input
+
+
+def make_agent(config):
+    def func(S, is_training, w_init=None):
+        return hk.nets.MLP([*config.hidden, cartpole.N_ACTIONS], w_init=w_init)(S)
+
+    def template(S, is_training):
+        # Same network with constant initial weights: Q initialises its parameters eagerly,
+        # and haiku's default truncated-normal init then compiles one small kernel per
+        # weight shape (~1 s here). The shells' parameters are never used: every seed's
+        # parameters come from init_net, in-graph, with the default initialiser.
+        return func(S, is_training, w_init=hk.initializers.Constant(0.0))
+
+    env = gym.make("CartPole-v1")  # for its spaces
+    q = coaxlike.Q(template, env, random_seed=0)
+    env.close()
+    pi = coaxlike.EpsilonGreedy(q, epsilon=config.epsilon_start)
+    learner_cls = DoubleQLearning if config.double_q else QLearning
+    learner = learner_cls(q, q_targ=q.copy(), optimizer=optax.adam(config.learning_rate))
+    return Agent(pi, learner, hk.transform_with_state(func).init, q.observation_preprocessor)
+
+
+def init_learner_state(agent, key):
+    """A fresh LearnerState for one seed, in-graph (the shell only supplies the layout)."""
+    S = jnp.zeros((1, *cartpole.OBS_SHAPE), jnp.float32)
+    params, function_state = agent.init_net(key, agent.preprocess(S), True)
+    return agent.learner.learner_state._replace(
+        params=params, function_state=function_state,
+        opt_state=agent.learner.optimizer.init(params),
+        target_params=params, target_function_state=function_state)
+
+
+# --- n-step window: the last n vector steps of every env ------------------------------------
+
+class Window(NamedTuple):
+    """Leaves ``(n, N, ...)``: oldest step first. ``S_next`` is the pre-reset observation."""
+
+    S: Any
+    A: Any
+    logP: Any
+    R: Any
+    terminated: Any
+    done: Any
+    S_next: Any
+
+
+def push(window, new):
+    return jax.tree_util.tree_map(
+        lambda w, x: jnp.concatenate([w[1:], x[None]], axis=0), window, new)
+
+
+def oldest_transitions(window, gamma):
+    r"""The n-step transitions starting at the window's oldest step, one per env.
+
+    With :math:`K` the steps up to and including the first episode end (at most n):
+    :math:`R^{(n)} = \sum_{k<K} \gamma^k r_k`, :math:`I^{(n)} = 0` if the episode terminated
+    within them, :math:`\gamma^K` otherwise (truncation bootstraps), ``S_next`` the
+    observation after step K.
+    """
+    n = window.R.shape[0]
+    ended_before = jnp.cumsum(window.done, axis=0) - window.done  # (n, N): ends before k
+    alive = (ended_before == 0).astype(jnp.float32)
+    discounts = (gamma ** jnp.arange(n, dtype=jnp.float32))[:, None]
+    Rn = jnp.sum(alive * discounts * window.R, axis=0)
+    K = jnp.sum(alive, axis=0).astype(jnp.int32)  # in [1, n]
+    terminated = jnp.any((alive > 0) & window.terminated, axis=0)
+    In = jnp.where(terminated, 0.0, gamma ** K.astype(jnp.float32))
+    S_next = jnp.take_along_axis(window.S_next, (K - 1)[None, :, None], axis=0)[0]
+    # jit-friendly: with JAX inputs from_one_step uses jax.numpy. A K-step transition is
+    # stored as a one-step "macro" transition (R_seq = Rn, gamma_seq = In): exact for
+    # targets without a target policy, which is what is trained here.
+    return TransitionBatch.from_one_step(S=window.S[0], A=window.A[0], Rn=Rn, In=In,
+                                         S_next=S_next, logP=window.logP[0])
+
+
+# --- one seed's training loop ---------------------------------------------------------------
+
+class Carry(NamedTuple):
+    learner_state: Any
+    buffer_state: Any
+    env_states: Any
+    obs: Any  # (N, 4), the observations to act on
+    window: Window
+    key: Any
+    vector_steps: Any  # int32, counted since the start (priming included)
+    updates: Any  # int32
+
+
+# vmap axes of a Carry over seeds: the step counters are shared (unbatched), so the
+# lax.cond calls on them stay branches (use as in_axes/out_axes with init and train_chunk)
+CARRY_AXES = Carry(0, 0, 0, 0, Window(*[0] * 7), 0, None, None)
+
+
+def policy_params(learner_state, epsilon):
+    """``pi.params`` layout: ``{'epsilon': float32 scalar, 'q': q.params}``."""
+    return {"epsilon": jnp.asarray(epsilon, jnp.float32), "q": learner_state.params}
+
+
+class Functions(NamedTuple):
+    """What :func:`make_functions` returns: the agent and pure functions of one seed."""
+
+    agent: Agent
+    init: Any  # key -> Carry
+    train_chunk: Any  # Carry -> (Carry, losses): eval_every env steps
+    evaluate: Any  # (learner_state, key) -> greedy mean return
+    train: Any  # key -> results; call as jax.vmap(train, axis_name=SEEDS)(keys)
+
+
+def make_functions(config):
+    """Build the agent once and the pure functions of one seed's run around it."""
+    agent = make_agent(config)
+    pi, learner = agent.pi, agent.learner
+    buffer = PytreeReplayBuffer(config.buffer_capacity)
+    N = config.num_envs
+    epsilon_schedule = optax.linear_schedule(
+        config.epsilon_start, config.epsilon_end, config.epsilon_decay_steps)
+    warmup_vector_steps = -(-config.warmup_steps // N)
+
+    def act_and_step(carry, key):
+        """One vector step: act, step, auto-reset; returns the new carry and the step."""
+        ls = carry.learner_state
+        k_act, k_reset = jax.random.split(key)
+        epsilon = epsilon_schedule(carry.vector_steps * N)
+        A, logP = pi.sample_func(policy_params(ls, epsilon), ls.function_state, k_act,
+                                 agent.preprocess(carry.obs))
+        env_states, S_next, R, terminated, truncated = jax.vmap(cartpole.step)(
+            carry.env_states, A)
+        done = terminated | truncated
+        env_states, obs = cartpole.reset_where(done, k_reset, env_states, S_next)
+        new = Window(carry.obs, A, logP, R, terminated, done, S_next)
+        return carry._replace(env_states=env_states, obs=obs, window=push(carry.window, new),
+                              vector_steps=carry.vector_steps + 1)
+
+    def init(key):
+        k_net, k_env, k_carry = jax.random.split(key, 3)
+        ls = init_learner_state(agent, k_net)
+        env_states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_env, N))
+        zeros = lambda dtype, *shape: jnp.zeros((config.n_step, N, *shape), dtype)
+        window = Window(zeros(jnp.float32, 4), zeros(jnp.int32), zeros(jnp.float32),
+                        zeros(jnp.float32), zeros(bool), zeros(bool), zeros(jnp.float32, 4))
+        buffer_state = buffer.init(oldest_transitions(window, config.gamma))
+        return Carry(ls, buffer_state, env_states, obs, window, k_carry,
+                     jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+    def learn(ls, buffer_state, updates, key):
+        def one_update(carry, key):
+            ls, updates = carry
+            k_sample, k_update = jax.random.split(key)
+            batch = buffer.sample(buffer_state, k_sample, config.batch_size)
+            ls, metrics = learner.update_func(ls, batch, k_update)
+            updates = updates + 1
+            sync = updates % config.target_period == 0
+            ls = ls._replace(
+                target_params=jax.tree_util.tree_map(
+                    lambda p, t: jnp.where(sync, p, t), ls.params, ls.target_params),
+                target_function_state=jax.tree_util.tree_map(
+                    lambda p, t: jnp.where(sync, p, t), ls.function_state,
+                    ls.target_function_state))
+            return (ls, updates), metrics["loss"]
+
+        (ls, updates), losses = jax.lax.scan(
+            one_update, (ls, updates), jax.random.split(key, config.updates_per_step))
+        return ls, updates, jnp.mean(losses)
+
+    def iteration(carry, key):
+        k_step, k_learn = jax.random.split(key)
+        carry = act_and_step(carry, k_step)
+        # the window is full (its oldest step has n steps after it) from the n-th step on
+        buffer_state = jax.lax.cond(
+            carry.vector_steps >= config.n_step,
+            lambda b, w: buffer.add(b, oldest_transitions(w, config.gamma)),
+            lambda b, w: b, carry.buffer_state, carry.window)
+        ls, updates, loss = jax.lax.cond(
+            carry.vector_steps >= warmup_vector_steps, learn,
+            lambda ls, b, u, k: (ls, u, jnp.zeros((), jnp.float32)),
+            carry.learner_state, buffer_state, carry.updates, k_learn)
+        return carry._replace(learner_state=ls, buffer_state=buffer_state,
+                              updates=updates), loss
+
+    def train_chunk(carry):
+        """``eval_every`` env steps: a scan over ``eval_every // num_envs`` vector steps."""
+        key, k_chunk = jax.random.split(carry.key)
+        return jax.lax.scan(iteration, carry._replace(key=key),
+                            jax.random.split(k_chunk, config.eval_every // N))
+
+    def evaluate(ls, key):
+        """Mean greedy return over ``eval_episodes`` episodes run side by side."""
+        E = config.eval_episodes
+        params = policy_params(ls, 0.0)
+        k_reset, key = jax.random.split(key)
+        states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_reset, E))
+
+        def cond(c):
+            return ~jnp.all(c[3])
+
+        def body(c):
+            states, obs, returns, done, key = c
+            key, k_mode = jax.random.split(key)
+            A = pi.mode_func(params, ls.function_state, k_mode, agent.preprocess(obs))
+            states, obs, R, terminated, truncated = jax.vmap(cartpole.step)(states, A)
+            returns = returns + jnp.where(done, 0.0, R)
+            return states, obs, returns, done | terminated | truncated, key
+
+        c = (states, obs, jnp.zeros(E, jnp.float32), jnp.zeros(E, bool), key)
+        return jnp.mean(jax.lax.while_loop(cond, body, c)[2])
+
+    max_evals = config.max_env_steps // config.eval_every
+
+    def train(key):
+        """One seed's run, to be called as ``jax.vmap(train, axis_name=SEEDS)(keys)``.
+
+        The seeds train side by side and stop together, when every seed has reached a greedy
+        mean return of 475 (or after ``max_env_steps``): the stopping test is a ``psum`` over
+        the seeds, so the loop counters stay unbatched and the ``lax.cond`` calls in the scan
+        stay real branches (under ``vmap`` a per-seed test would turn them into selects
+        that run both sides). Each seed returns the learner state it solved with.
+        """
+        k_init, k_eval = jax.random.split(key)
+        carry = init(k_init)
+        scores = jnp.full(max_evals, jnp.nan, jnp.float32)
+
+        def cond(c):
+            _, _, _, i, solved_at = c
+            unsolved = jax.lax.psum((solved_at < 0).astype(jnp.int32), SEEDS)
+            return (unsolved > 0) & (i < max_evals)
+
+        def body(c):
+            carry, kept, scores, i, solved_at = c
+            carry, _ = train_chunk(carry)
+            score = evaluate(carry.learner_state, jax.random.fold_in(k_eval, i))
+            unsolved = solved_at < 0
+            kept = jax.tree_util.tree_map(lambda new, old: jnp.where(unsolved, new, old),
+                                          carry.learner_state, kept)
+            scores = scores.at[i].set(jnp.where(unsolved, score, jnp.nan))
+            solved_at = jnp.where(unsolved & (score >= SOLVED),
+                                  (i + 1) * config.eval_every, solved_at)
+            return carry, kept, scores, i + 1, solved_at
+
+        carry, kept, scores, evals, solved_at = jax.lax.while_loop(
+            cond, body, (carry, carry.learner_state, scores, jnp.zeros((), jnp.int32),
+                         jnp.full((), -1, jnp.int32)))
+        return {"solved": solved_at >= 0,
+                "env_steps": jnp.where(solved_at >= 0, solved_at, evals * config.eval_every),
+                "eval_returns": scores, "updates": carry.updates, "learner_state": kept}
+
+    return Functions(agent, init, train_chunk, evaluate, train)
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+def seed_keys(config, seeds):
+    """One PRNG key per seed, of ``config.prng_impl``."""
+    return jax.vmap(lambda s: jax.random.key(s, impl=config.prng_impl))(
+        jnp.asarray(seeds, jnp.uint32))
+
+
+def run(config, seeds):
+    """Build, compile and run ``train`` vmapped over ``seeds``, timing each phase.
+
+    Returns:
+        dict: ``seconds`` (wall, from building the agent to the results on the host, so
+        compilation included) and its parts ``setup_seconds``, ``compile_seconds``,
+        ``run_seconds``; per seed (numpy) ``solved``, ``env_steps`` (to solve, else the
+        budget), ``eval_returns`` and ``updates``; the vmapped ``learner_state``; and the
+        ``functions`` built.
+    """
+    t0 = time.perf_counter()
+    functions = make_functions(config)
+    keys = seed_keys(config, seeds)
+    t1 = time.perf_counter()
+    train = jax.jit(jax.vmap(functions.train, axis_name=SEEDS)).lower(keys).compile()
+    t2 = time.perf_counter()
+    out = jax.block_until_ready(train(keys))
+    t3 = time.perf_counter()
+    result = {k: np.asarray(v) for k, v in out.items() if k != "learner_state"}
+    return {"seconds": t3 - t0, "setup_seconds": t1 - t0, "compile_seconds": t2 - t1,
+            "run_seconds": t3 - t2, "learner_state": out["learner_state"],
+            "functions": functions, **result}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--separate", action="store_true",
+                        help="compile and run each seed on its own (per-seed wall time)")
+    for field in dataclasses.fields(Config):
+        kind = type(field.default)
+        if kind in (int, float, bool, str):
+            parser.add_argument(f"--{field.name.replace('_', '-')}", default=field.default,
+                                type=(lambda s: s.lower() in ("1", "true", "yes"))
+                                if kind is bool else kind)
+    args = parser.parse_args()
+    config = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+                       if hasattr(args, f.name)})
+    print(config)
+    groups = [[s] for s in args.seeds] if args.separate else [args.seeds]
+    for seeds in groups:
+        jax.clear_caches()  # each group pays its own compilation
+        out = run(config, seeds)
+        for i, seed in enumerate(seeds):
+            solved = "solved" if out["solved"][i] else "NOT solved"
+            curve = " ".join(f"{r:.0f}" for r in out["eval_returns"][i] if np.isfinite(r))
+            print(f"seed {seed}: {solved} after {out['env_steps'][i]} env steps "
+                  f"(greedy returns every {config.eval_every}: {curve})")
+        print(f"  {len(seeds)} seed(s) in {out['seconds']:.2f} s wall, compilation included "
+              f"(setup {out['setup_seconds']:.2f} s, compile {out['compile_seconds']:.2f} s, "
+              f"run {out['run_seconds']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
