@@ -113,13 +113,14 @@ def _rate(x):
     return f"{x / 1e6:.2f}M/s" if x >= 1e6 else f"{x / 1e3:.1f}k/s"
 
 
-def emit(result, args, title):
-    """Print the table; write JSON where asked (``-`` writes only JSON to stdout)."""
+def emit(result, args, title, formatter=None):
+    """Print the table (``formatter(result)``, else the rows under ``title``); write JSON
+    where asked (``-`` writes only JSON to stdout)."""
     if args.json == "-":
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
         return
-    print(format_table(result["rows"], title))
+    print(formatter(result) if formatter else format_table(result["rows"], title))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

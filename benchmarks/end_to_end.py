@@ -1,6 +1,6 @@
 """End-to-end: DQN on CartPole-v1 with the Python env loop of ``examples/dqn_cartpole.py``.
 
-    python -m benchmarks.end_to_end [--quick] [--seeds 0,1,2,3,4] [--json PATH|-]
+    python -m benchmarks.end_to_end [--quick] [--json PATH|-]
 
 Protocol (issue 5): greedy 10-episode mean return >= 475, evaluated every 5000 env steps on
 separate envs; the wall time includes compilation and excludes evaluation. Reports env steps
@@ -8,9 +8,7 @@ and seconds per seed and their medians, then a breakdown of where the time goes 
 extra run with ``breakdown=True`` (which waits for every update to finish, so that the
 update's time is not charged to the next call that reads a result).
 """
-import argparse
 import importlib.util
-import json
 import os
 import statistics
 import sys
@@ -70,19 +68,10 @@ def format_table(result):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--seeds", default="0,1,2,3,4")
-    p.add_argument("--json", metavar="PATH", help="write JSON here ('-' for stdout)")
-    args = p.parse_args(argv)
-    result = run(args.quick, tuple(int(s) for s in args.seeds.split(",")))
-    if args.json == "-":
-        print(json.dumps(result))
-    else:
-        print(format_table(result))
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=1)
+    args = _timing.parse_args(__doc__.splitlines()[0], argv)
+    _timing.set_dispatch(args.sync)
+    result = run(args.quick)
+    _timing.emit(result, args, TITLE, format_table)
     return result
 
 

@@ -137,16 +137,7 @@ def main(argv=None):
     args = _timing.parse_args(__doc__.splitlines()[0], argv)
     _timing.set_dispatch(args.sync)
     result = run(args.quick)
-    if args.json == "-":
-        import json
-        json.dump(result, sys.stdout)
-        sys.stdout.write("\n")
-        return result
-    print(format_table(result))
-    if args.json:
-        import json
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    _timing.emit(result, args, TITLE, format_table)
     return result
 
 

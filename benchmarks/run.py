@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 
-from . import _timing, acting, batched
+from . import _timing, acting, batched, end_to_end, ingraph, update
 
-BENCHMARKS = ("acting", "batched")
+BENCHMARKS = ("acting", "batched", "update", "end_to_end", "ingraph")
 MODES = (("default", []), ("sync", ["--sync"]))
-TITLES = {"acting": acting.TITLE, "batched": batched.TITLE}
+# the training benchmarks are one long program each: default dispatch only
+MODES_OF = {"acting": MODES, "batched": MODES, "update": MODES,
+            "end_to_end": MODES[:1], "ingraph": MODES[:1]}
+TITLES = {"acting": acting.TITLE, "batched": batched.TITLE, "update": update.TITLE}
+FORMATS = {"end_to_end": end_to_end.format_table, "ingraph": ingraph.format_table}
 
 
 def run_one(name, mode_flags, quick=False, extra=()):
@@ -47,11 +51,14 @@ def main(argv=None):
         p.error(f"--only: unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     results, t0 = {}, time.time()
     for name in names:
-        for mode, flags in MODES:
+        for mode, flags in MODES_OF[name]:
             result = run_one(name, flags, args.quick)
             results[f"{name}/{mode}"] = result
             dispatch = "sync dispatch" if flags else "default (async) dispatch"
-            print(_timing.format_table(result["rows"], f"{TITLES[name]}, {dispatch}"))
+            if name in FORMATS:
+                print(FORMATS[name](result))
+            else:
+                print(_timing.format_table(result["rows"], f"{TITLES[name]}, {dispatch}"))
             print(flush=True)
     out = {"quick": args.quick, "seconds": round(time.time() - t0, 1), "results": results}
     with open(args.json, "w") as f:

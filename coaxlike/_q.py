@@ -93,6 +93,11 @@ class Q:
         random_seed: seeds parameter initialisation and the key used for forward passes;
             ``None`` draws a seed from the operating system.
 
+    Attributes:
+        modeltype: 1 or 2.
+        uses_rng: whether the forward pass draws random numbers (e.g. dropout); when it does
+            not, pure functions may pass ``rng=None`` and learners skip key splitting.
+
     Raises:
         TypeError: ``func`` has neither signature, a space is unsupported, or type-2 with a
             non-Discrete action space.
@@ -155,9 +160,15 @@ class Q:
         else:
             A = self.action_preprocessor(_spaces.example_batch(self.action_space, batch))
             args, want, what = (S, A), (batch,), "(batch,)"
-        params, state = self._transformed.init(key, *args, True)
+        # one compiled program instead of one eager dispatch (and compile) per initialiser op
+        params, state = jax.jit(lambda k, *a: self._transformed.init(k, *a, True))(key, *args)
         out, _ = jax.eval_shape(lambda p, s: self.function(p, s, key, *args, False),
                                 params, state)
+        try:  # haiku refuses rng=None when the forward pass draws random numbers
+            jax.eval_shape(lambda p, s: self.function(p, s, None, *args, True), params, state)
+            self.uses_rng = False
+        except ValueError:
+            self.uses_rng = True
         out = jax.tree_util.tree_leaves(out)
         if len(out) != 1 or out[0].shape != want:
             got = out[0].shape if len(out) == 1 else f"{len(out)} arrays"

@@ -464,3 +464,24 @@ def test_bad_arguments_name_the_argument():
     small = linear_q(n=2)
     with pytest.raises(ValueError, match="pi_targ.q"):
         QLearning(q, pi_targ=coaxlike.EpsilonGreedy(small))
+
+
+def test_networks_that_draw_random_numbers_get_fresh_keys():
+    """A dropout network needs rng: the learner passes keys (and advances them); a
+    deterministic network gets rng=None and no PRNG work."""
+    env = FakeEnv(gym.spaces.Box(-100, 100, (3,), np.float32), gym.spaces.Discrete(3))
+
+    def dropout_func(S, is_training):
+        x = hk.Linear(16)(S)
+        x = hk.dropout(hk.next_rng_key(), 0.5, x) if is_training else x
+        return hk.Linear(3)(x)
+    q = coaxlike.Q(dropout_func, env, random_seed=0)
+    assert q.uses_rng and not linear_q().uses_rng
+    learner = QLearning(q, q_targ=q.copy(), optimizer=optax.adam(0.01))
+    batch = random_batch()
+    key_before = jax.random.key_data(learner._key)
+    losses = [float(learner.update(batch)["loss"]) for _ in range(3)]
+    assert all(np.isfinite(losses)) and len(set(losses)) == 3  # dropout masks differ
+    assert not np.array_equal(jax.random.key_data(learner._key), key_before)
+    deterministic = QLearning(linear_q(), optimizer=optax.sgd(0.0))
+    assert len({float(deterministic.update(batch)["loss"]) for _ in range(3)}) == 1

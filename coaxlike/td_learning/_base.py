@@ -24,9 +24,12 @@ from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_err
 __all__ = ["TDLearner"]
 
 
-def _with_key(fn):
-    """Jit ``fn(*args, rng)`` as ``(*args, key) -> (out, next_key)``, splitting inside."""
+def _with_key(fn, uses_rng=True):
+    """Jit ``fn(*args, rng)`` as ``(*args, key) -> (out, next_key)``, splitting inside (or,
+    when no forward pass draws random numbers, passing ``rng=None`` and the key through)."""
     def wrapped(*args):
+        if not uses_rng:
+            return fn(*args[:-1], None), args[-1]
         key, subkey = jax.random.split(args[-1])
         return fn(*args[:-1], subkey), key
     return jax.jit(wrapped)
@@ -196,12 +199,13 @@ class TDLearner:
             needs_selector=self._needs_selector, needs_probs=self._needs_probs,
             pi_logits=None if pi_targ is None else pi_targ.logits_func,
             pi_hp_name=None if pi_targ is None else pi_targ._hp_name, pi_source=pi_source,
-            loss_function=self.loss_function, optimizer=self.optimizer)
+            loss_function=self.loss_function, optimizer=self.optimizer,
+            uses_rng=q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng))
         self.grads_and_metrics = functools.partial(grads_and_metrics, spec)
         self.update_func = functools.partial(update_func, spec)
         self.td_error_func = functools.partial(td_error_func, spec)
-        self._update_jit = _with_key(self.update_func)
-        self._td_error_jit = _with_key(self.td_error_func)
+        self._update_jit = _with_key(self.update_func, spec.uses_rng)
+        self._td_error_jit = _with_key(self.td_error_func, spec.uses_rng)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -277,8 +281,8 @@ class TDLearner:
             ``td_error_abs_max``, ``grad_norm`` (the gradients' global norm). Not synchronised:
             read them with ``float()`` when needed.
         """
-        (new, metrics), self._key = self._update_jit(self.learner_state, transition_batch,
-                                                     self._key)
+        (new, metrics), self._key = self._update_jit(
+            self.learner_state, self._needed(transition_batch), self._key)
         self.q.params, self.q.function_state = new.params, new.function_state
         self._opt_state = new.opt_state
         return metrics
@@ -293,8 +297,16 @@ class TDLearner:
         Returns:
             numpy float32 array ``(B,)``.
         """
-        td, self._key = self._td_error_jit(self.learner_state, transition_batch, self._key)
+        td, self._key = self._td_error_jit(self.learner_state, self._needed(transition_batch),
+                                           self._key)
         return np.asarray(td)
+
+    def _needed(self, tb):
+        """Without a target policy the window fields are not read: do not transfer them."""
+        if self.pi_targ is not None:
+            return tb
+        return tb._replace(logP=None, A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None,
+                           valid_seq=None, S_seq=None, mask_seq=None, idx=None)
 
     # --- serialization ---------------------------------------------------------------------
 

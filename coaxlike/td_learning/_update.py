@@ -92,9 +92,17 @@ class _Spec(NamedTuple):
     pi_source: Any  # "online", "target", "own" or None
     loss_function: Callable
     optimizer: Any
+    uses_rng: bool = True  # any forward pass (q, pi_targ's q) draws random numbers
 
 
 # --- pure functions -------------------------------------------------------------------------
+
+def _split(spec, rng, num):
+    """``num`` keys, or ``None``s when no forward pass draws random numbers (no PRNG work)."""
+    if not spec.uses_rng:
+        return (None,) * num
+    return tuple(jax.random.split(rng, num))
+
 
 def _target_net(ls):
     if ls.target_params is None:
@@ -121,7 +129,7 @@ def _pi_probs(spec, ls, rng, S, mask):
 
 def _state_values(spec, ls, rng, S_raw, mask, with_probs):
     """``v(s)`` (B,), target values (B, n_actions) and pi_targ probabilities or None."""
-    rng_t, rng_s, rng_p = jax.random.split(rng, 3)
+    rng_t, rng_s, rng_p = _split(spec, rng, 3)
     S = spec.preprocess(S_raw)
     q_t, _ = spec.function_type2(*_target_net(ls), rng_t, S, False)
     q_sel = None
@@ -141,11 +149,11 @@ def _take(x, index):
 def _targets(spec, ls, rng, tb):
     """TD targets ``G`` (B,), under ``stop_gradient``."""
     chex.assert_rank([tb.Rn, tb.In, tb.W], 1)
-    chex.assert_rank([tb.A_seq, tb.R_seq, tb.gamma_seq, tb.valid_seq, tb.logP_seq], 2)
-    batch, n = tb.A_seq.shape
-    if spec.pi_logits is None or n == 1:
+    if spec.pi_logits is None or tb.A_seq.shape[1] == 1:
         v, _, _ = _state_values(spec, ls, rng, tb.S_next, tb.mask_next, spec.needs_probs)
         return jax.lax.stop_gradient(tb.Rn + tb.In * v)
+    chex.assert_rank([tb.A_seq, tb.R_seq, tb.gamma_seq, tb.valid_seq, tb.logP_seq], 2)
+    batch, n = tb.A_seq.shape
     flat = lambda x: jnp.reshape(x, (batch * (n + 1), *x.shape[2:]))
     S = jax.tree_util.tree_map(flat, tb.S_seq)
     mask = None if tb.mask_seq is None else flat(jnp.asarray(tb.mask_seq))
@@ -173,7 +181,7 @@ def _q_pred(spec, params, state, rng, tb, is_training):
 def grads_and_metrics(spec, learner_state, transition_batch, rng):
     """Pure: ``(grads, new_function_state, metrics)``; see :meth:`TDLearner.grads_and_metrics`."""
     ls, tb = learner_state, transition_batch
-    rng_t, rng_q = jax.random.split(rng)
+    rng_t, rng_q = _split(spec, rng, 2)
     G = _targets(spec, ls, rng_t, tb)
 
     def loss_fn(params):
@@ -202,7 +210,7 @@ def update_func(spec, learner_state, transition_batch, rng):
 
 def td_error_func(spec, learner_state, transition_batch, rng):
     """Pure: TD errors ``G - q(s_t, a_t)`` (B,), forward passes with ``is_training=False``."""
-    rng_t, rng_q = jax.random.split(rng)
+    rng_t, rng_q = _split(spec, rng, 2)
     G = _targets(spec, learner_state, rng_t, transition_batch)
     q_pred, _ = _q_pred(spec, learner_state.params, learner_state.function_state, rng_q,
                         transition_batch, False)
