@@ -22,7 +22,6 @@ seconds printed include compilation.
 """
 import argparse
 import dataclasses
-import functools
 import time
 from typing import Any, NamedTuple
 

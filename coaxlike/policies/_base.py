@@ -251,14 +251,19 @@ class ValuePolicy:
     def _draw(self, jitted, s, action_mask):
         S = self.q._check_s(s)
         mask = self._check_mask(action_mask)
-        out, self._key = jitted(self.params, self.q.function_state, self.q._key, self._key, S,
-                                mask)
+        out, self._key = jitted(self.params, self.q.function_state, self._eval_key(),
+                                self._key, S, mask)
         return out
 
     def _evaluate(self, jitted, s, action_mask, *extra):
         S = self.q._check_s(s)
         mask = self._check_mask(action_mask)
-        return jitted(self.params, self.q.function_state, self.q._key, S, mask, *extra)
+        return jitted(self.params, self.q.function_state, self._eval_key(), S, mask, *extra)
+
+    def _eval_key(self):
+        # a deterministic network needs no key: passing None keeps a key buffer (and its
+        # per-call conversion) out of the dispatch
+        return self.q._key if self.q.uses_rng else None
 
     def _actions(self, index):
         if self.q.batched:

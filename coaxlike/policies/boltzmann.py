@@ -1,20 +1,11 @@
 """BoltzmannPolicy: softmax over Q-values divided by a temperature."""
-import math
+import functools
 
+from .._checks import check_positive
 from ..distributions import boltzmann_logits
 from ._base import ValuePolicy
 
 __all__ = ["BoltzmannPolicy"]
-
-
-def _check_temperature(temperature):
-    try:
-        value = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a positive float, got {temperature!r}") from None
-    if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
-    return value
 
 
 class BoltzmannPolicy(ValuePolicy):
@@ -51,7 +42,7 @@ class BoltzmannPolicy(ValuePolicy):
 
     _hp_name = "temperature"
     _builder = staticmethod(boltzmann_logits)
-    _check_hp = staticmethod(_check_temperature)
+    _check_hp = staticmethod(functools.partial(check_positive, name="temperature"))
     _seed_salt = 2
 
     def __init__(self, q, temperature=0.02, *, random_seed=None):

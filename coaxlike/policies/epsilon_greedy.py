@@ -1,20 +1,11 @@
 """EpsilonGreedy: greedy with probability 1 - epsilon, uniform with probability epsilon."""
-import math
+import functools
 
+from .._checks import check_unit
 from ..distributions import epsilon_greedy_logits
 from ._base import ValuePolicy
 
 __all__ = ["EpsilonGreedy"]
-
-
-def _check_epsilon(epsilon):
-    try:
-        value = float(epsilon)
-    except (TypeError, ValueError):
-        raise ValueError(f"epsilon must be a float in [0, 1], got {epsilon!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
-    return value
 
 
 class EpsilonGreedy(ValuePolicy):
@@ -57,7 +48,7 @@ class EpsilonGreedy(ValuePolicy):
 
     _hp_name = "epsilon"
     _builder = staticmethod(epsilon_greedy_logits)
-    _check_hp = staticmethod(_check_epsilon)
+    _check_hp = staticmethod(functools.partial(check_unit, name="epsilon"))
     _seed_salt = 1
 
     def __init__(self, q, epsilon=0.1, *, random_seed=None):

@@ -6,7 +6,6 @@ learner object validates its arguments, builds the jitted functions once, keeps 
 optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
 """
 import functools
-import math
 import secrets
 
 import gymnasium as gym
@@ -16,6 +15,7 @@ import numpy as np
 import optax
 
 from .._q import Q
+from .._checks import check_unit
 from .._tree_check import check_same_tree
 from ..policies import ValuePolicy
 from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
@@ -36,28 +36,6 @@ def _with_key(fn, uses_rng=True):
 
 
 # --- host-side checks -----------------------------------------------------------------------
-
-def check_unit(value, name):
-    """Return ``value`` as a float, or raise ``ValueError`` unless it is in ``[0, 1]``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a float in [0, 1], got {value!r}") from None
-    if not (math.isfinite(x) and 0.0 <= x <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return x
-
-
-def check_positive(value, name):
-    """Return ``value`` as a float, or raise ``ValueError`` unless it is finite and > 0."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive float, got {value!r}") from None
-    if not (math.isfinite(x) and x > 0.0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return x
-
 
 def _check_q(q):
     if not isinstance(q, Q):

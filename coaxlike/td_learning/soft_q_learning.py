@@ -1,5 +1,6 @@
 """SoftQLearning: bootstrap from the log-sum-exp (soft maximum) of the target network."""
-from ._base import TDLearner, check_positive
+from .._checks import check_positive
+from ._base import TDLearner
 from ._targets import soft_value
 
 __all__ = ["SoftQLearning"]
