@@ -3,15 +3,18 @@
 What it shows, top to bottom:
 
 1. the library's shells (``Q``, ``EpsilonGreedy``, ``DoubleQLearning``) built once on the host
-   only to get their *pure* functions: ``pi.sample_func``, ``pi.mode_func`` and
-   ``learner.update_func``, used unchanged inside compiled code;
-2. a fresh :class:`~coaxlike.td_learning.LearnerState` per seed, built in-graph;
+   only to get their *pure* functions: ``pi.sample_func``, ``pi.mode_func``,
+   ``pi.params_func``, ``learner.init_func`` and ``learner.update_func``, used unchanged
+   inside compiled code;
+2. a fresh :class:`~coaxlike.td_learning.LearnerState` per seed, built in-graph by
+   ``learner.init_func``;
 3. ``num_envs`` pure-JAX CartPoles per seed (``examples/cartpole_jax.py``), auto-reset
    in-graph, feeding one :class:`~coaxlike.experience_replay.PytreeReplayBuffer` through an
    in-graph n-step window;
-4. epsilon from an optax schedule written into ``pi``'s params as an array leaf;
+4. epsilon from an optax schedule made an array leaf of ``pi``'s params by ``pi.params_func``;
 5. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, hard target
-   sync every ``target_period`` updates), inside a ``lax.while_loop`` that evaluates greedily
+   sync every ``target_period`` updates with ``coaxlike.td_learning.sync_target``), inside a
+   ``lax.while_loop`` that evaluates greedily
    (``pi.mode_func``, 10 episodes in parallel) every ``eval_every`` env steps and stops when
    the 10-episode mean return reaches 475;
 6. ``jax.vmap`` over seeds: every seed trains independently in the same call.
@@ -35,7 +38,7 @@ import optax
 import coaxlike
 from coaxlike.experience_replay import PytreeReplayBuffer
 from coaxlike.reward_tracing import TransitionBatch
-from coaxlike.td_learning import DoubleQLearning, QLearning
+from coaxlike.td_learning import DoubleQLearning, QLearning, sync_target
 
 import cartpole_jax as cartpole
 
@@ -82,8 +85,8 @@ class Config:
 class Agent(NamedTuple):
     """The shells and the haiku transform; only their pure functions are used in-graph."""
 
-    pi: Any  # EpsilonGreedy: sample_func, mode_func
-    learner: Any  # QLearning / DoubleQLearning: update_func, optimizer, learner_state
+    pi: Any  # EpsilonGreedy: params_func, sample_func, mode_func
+    learner: Any  # QLearning / DoubleQLearning: init_func, update_func
     init_net: Any  # (key, S, is_training) -> (params, function_state)
     preprocess: Any  # raw observations -> network input
 
@@ -109,13 +112,10 @@ def make_agent(config):
 
 
 def init_learner_state(agent, key):
-    """A fresh LearnerState for one seed, in-graph (the shell only supplies the layout)."""
+    """A fresh LearnerState for one seed, in-graph; the target network starts as a copy."""
     S = jnp.zeros((1, *cartpole.OBS_SHAPE), jnp.float32)
     params, function_state = agent.init_net(key, agent.preprocess(S), True)
-    return agent.learner.learner_state._replace(
-        params=params, function_state=function_state,
-        opt_state=agent.learner.optimizer.init(params),
-        target_params=params, target_function_state=function_state)
+    return agent.learner.init_func(params, function_state)
 
 
 # --- n-step window: the last n vector steps of every env ------------------------------------
@@ -179,11 +179,6 @@ class Carry(NamedTuple):
 CARRY_AXES = Carry(0, 0, 0, 0, Window(*[0] * 7), 0, None, None)
 
 
-def policy_params(learner_state, epsilon):
-    """``pi.params`` layout: ``{'epsilon': float32 scalar, 'q': q.params}``."""
-    return {"epsilon": jnp.asarray(epsilon, jnp.float32), "q": learner_state.params}
-
-
 class Functions(NamedTuple):
     """What :func:`make_functions` returns: the agent and pure functions of one seed."""
 
@@ -209,8 +204,8 @@ def make_functions(config):
         ls = carry.learner_state
         k_act, k_reset = jax.random.split(key)
         epsilon = epsilon_schedule(carry.vector_steps * N)
-        A, logP = pi.sample_func(policy_params(ls, epsilon), ls.function_state, k_act,
-                                 agent.preprocess(carry.obs))
+        A, logP = pi.sample_func(pi.params_func(ls.params, epsilon), ls.function_state,
+                                 k_act, agent.preprocess(carry.obs))
         env_states, S_next, R, terminated, truncated = jax.vmap(cartpole.step)(
             carry.env_states, A)
         done = terminated | truncated
@@ -237,13 +232,8 @@ def make_functions(config):
             batch = buffer.sample(buffer_state, k_sample, config.batch_size)
             ls, metrics = learner.update_func(ls, batch, k_update)
             updates = updates + 1
-            sync = updates % config.target_period == 0
-            ls = ls._replace(
-                target_params=jax.tree_util.tree_map(
-                    lambda p, t: jnp.where(sync, p, t), ls.params, ls.target_params),
-                target_function_state=jax.tree_util.tree_map(
-                    lambda p, t: jnp.where(sync, p, t), ls.function_state,
-                    ls.target_function_state))
+            # tau = 1 (a hard copy) every target_period updates, else 0 (no change)
+            ls = sync_target(ls, (updates % config.target_period == 0).astype(jnp.float32))
             return (ls, updates), metrics["loss"]
 
         (ls, updates), losses = jax.lax.scan(
@@ -274,7 +264,7 @@ def make_functions(config):
     def evaluate(ls, key):
         """Mean greedy return over ``eval_episodes`` episodes run side by side."""
         E = config.eval_episodes
-        params = policy_params(ls, 0.0)
+        params = pi.params_func(ls.params, 0.0)
         k_reset, key = jax.random.split(key)
         states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_reset, E))
 

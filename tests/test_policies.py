@@ -257,6 +257,35 @@ def test_pure_functions_inside_jit_vmap_and_scan():
     np.testing.assert_allclose(np.asarray(logp), np.log([0.05, 0.45, 0.45]), rtol=1e-5)
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_params_func_builds_the_params_layout(jit):
+    q = identity_q()
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.1), coaxlike.BoltzmannPolicy(q, 1.0)
+    for policy, value in ((pi, 0.25), (pb, 2.0)):
+        fn = jax.jit(policy.params_func) if jit else policy.params_func
+        params = fn(policy.q.params, value)
+        assert jax.tree_util.tree_structure(params) == \
+            jax.tree_util.tree_structure(policy.params)
+        hp = params[policy._hp_name]
+        assert hp.shape == () and hp.dtype == jnp.float32 and float(hp) == value
+    # a traced epsilon feeds the pure functions: epsilon = 1 is uniform over 4 actions
+    S = jnp.asarray(S_TIE)[None]
+    logits = jax.jit(lambda e: pi.logits_func(pi.params_func(q.params, e), {}, None, S))(
+        jnp.float32(1.0))
+    np.testing.assert_allclose(np.exp(np.asarray(logits[0])), 0.25, rtol=1e-6)
+
+
+def test_params_func_checks_python_numbers_and_rank():
+    pi, pb = coaxlike.EpsilonGreedy(identity_q(), 0.1), coaxlike.BoltzmannPolicy(identity_q())
+    with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\], got 1.5"):
+        pi.params_func(pi.q.params, 1.5)
+    with pytest.raises(ValueError, match="temperature must"):
+        pb.params_func(pb.q.params, 0.0)
+    with pytest.raises(AssertionError, match="rank"):  # chex, at trace time
+        pi.params_func(pi.q.params, jnp.zeros(2))
+    assert pi.epsilon == pytest.approx(0.1)  # the shell is untouched
+
+
 def test_dist_object_matches_dist_params():
     pi = coaxlike.BoltzmannPolicy(identity_q(), 0.5)
     d = pi.dist(S_TIE)

@@ -18,7 +18,8 @@ from coaxlike.reward_tracing import TransitionBatch
 from coaxlike.td_learning import (
     DoubleQLearning, ExpectedSarsa, LearnerState, QLearning, SoftQLearning,
     batched_q_learning_target, batched_retrace_target, double_q_learning_target,
-    expected_sarsa_target, q_learning_target, retrace_target, soft_q_learning_target)
+    expected_sarsa_target, q_learning_target, retrace_target, soft_q_learning_target,
+    sync_target)
 
 from ._stats import count_compiles
 from .conftest import FakeEnv
@@ -390,6 +391,121 @@ def test_pure_update_func_in_scan_matches_shell():
                                rtol=1e-5)
     pure.learner_state = ls  # written back through the validating setters
     np.testing.assert_array_equal(pure.q.params["linear"]["w"], ls.params["linear"]["w"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda q: QLearning(q),
+    lambda q: DoubleQLearning(q, q_targ=q.copy(), optimizer=optax.sgd(0.1)),
+    lambda q: ExpectedSarsa(q, coaxlike.EpsilonGreedy(q.copy(), 0.3), q.copy(), lambda_=0.5),
+    lambda q: SoftQLearning(q, q_targ=q.copy(), temperature=0.5),
+], ids=["no_target", "double_q", "own_pi_targ", "soft_q"])
+@JIT
+def test_init_func_mirrors_learner_state_and_feeds_update_func(make, jit):
+    learner = make(linear_q())
+    params = {"linear": {"w": jnp.full((3, 3), 0.5)}}
+    ls = maybe_jit(learner.init_func, jit)(params, learner.q.function_state)
+    ref = learner.learner_state
+    assert jax.tree_util.tree_structure(ls) == jax.tree_util.tree_structure(ref)
+    chex.assert_trees_all_equal_shapes_and_dtypes(ls, ref)
+    np.testing.assert_array_equal(ls.params["linear"]["w"], 0.5)
+    chex.assert_trees_all_equal(ls.opt_state, learner.optimizer.init(params))
+    chex.assert_trees_all_equal(ls.hyperparams, ref.hyperparams)
+    chex.assert_trees_all_equal(ls.pi_targ, ref.pi_targ)
+    if learner.q_targ is None:
+        assert ls.target_params is None and ls.target_function_state is None
+    else:  # the target starts as a copy of the online network
+        chex.assert_trees_all_equal(ls.target_params, params)
+    new, metrics = jax.jit(learner.update_func)(ls, random_batch(), jax.random.key(0))
+    assert np.isfinite(float(metrics["loss"]))
+    learner.learner_state = new  # accepted by the validating setter
+    np.testing.assert_array_equal(learner.q.params["linear"]["w"], new.params["linear"]["w"])
+
+
+@JIT
+def test_init_func_defaults_and_explicit_target(jit):
+    q = linear_q()
+    learner = QLearning(q, q_targ=q.copy())
+    params, target = {"linear": {"w": jnp.eye(3)}}, {"linear": {"w": 2 * jnp.eye(3)}}
+    ls = maybe_jit(learner.init_func, jit)(params)  # q has no function state: may be omitted
+    assert ls.function_state == {} and ls.target_function_state == {}
+    ls = maybe_jit(learner.init_func, jit)(params, None, target)
+    np.testing.assert_array_equal(ls.target_params["linear"]["w"], 2 * np.eye(3))
+    np.testing.assert_array_equal(ls.params["linear"]["w"], np.eye(3))
+    # a fresh state per seed, vmapped
+    batch_params = {"linear": {"w": jnp.stack([jnp.eye(3), 3 * jnp.eye(3)])}}
+    ls = jax.vmap(learner.init_func)(batch_params)
+    np.testing.assert_array_equal(ls.target_params["linear"]["w"][1], 3 * np.eye(3))
+
+
+def test_init_func_rejects_mismatched_arguments():
+    q = linear_q()
+    params = q.params
+    with pytest.raises(ValueError, match="target_params and target_function_state must be "
+                                         "None for a learner without q_targ"):
+        QLearning(q).init_func(params, None, params)
+    learner = QLearning(q, q_targ=q.copy())
+    with pytest.raises(ValueError, match=r"params\['linear'\]\['w'\] must have shape \(3, 3\)"):
+        learner.init_func({"linear": {"w": jnp.zeros((3, 2))}})
+    with pytest.raises(TypeError, match="target_params has another tree structure"):
+        learner.init_func(params, None, {"w": jnp.zeros((3, 3))})
+
+    def counting(S, is_training):  # a network with function state
+        count = hk.get_state("count", [], init=jnp.zeros)
+        hk.set_state("count", count + 1)
+        return hk.Linear(3)(S)
+    stateful = coaxlike.Q(counting, FakeEnv(q.observation_space, q.action_space),
+                          random_seed=0)
+    with pytest.raises(TypeError, match="function_state is required"):
+        QLearning(stateful).init_func(stateful.params)
+
+
+def _sync_example():
+    """Online w = [1, 2], count 4 (int32); target w = [3, 6], count 0."""
+    return LearnerState(
+        params={"w": jnp.array([1.0, 2.0])}, function_state={"count": jnp.int32(4)},
+        opt_state=(), target_params={"w": jnp.array([3.0, 6.0])},
+        target_function_state={"count": jnp.int32(0)}, pi_targ=None, hyperparams={})
+
+
+@JIT
+def test_sync_target_hand_values(jit):
+    sync = maybe_jit(sync_target, jit)
+    ls = _sync_example()
+    # 0.25 * [1, 2] + 0.75 * [3, 6] = [2.5, 5];  count: 0.25 * 4 = 1 (int32)
+    out = sync(ls, 0.25)
+    np.testing.assert_allclose(out.target_params["w"], [2.5, 5.0])
+    assert out.target_function_state["count"].dtype == jnp.int32
+    assert int(out.target_function_state["count"]) == 1
+    chex.assert_trees_all_equal(out.params, ls.params)  # the online network is unchanged
+    chex.assert_trees_all_equal(sync(ls, 0.0), ls)
+    # tau = 1 is an exact copy, even of a diverged (non-finite) target
+    diverged = ls._replace(target_params={"w": jnp.array([jnp.nan, jnp.inf])})
+    chex.assert_trees_all_equal(sync(diverged, 1.0).target_params, ls.params)
+    chex.assert_trees_all_equal(sync(ls, 1).target_function_state, ls.function_state)
+
+
+def test_sync_target_traced_tau_compiles_once():
+    sync = jax.jit(sync_target)
+    ls = _sync_example()
+    sync(ls, jnp.float32(0.0))
+    with count_compiles() as n:
+        outs = [sync(ls, jnp.float32(tau)) for tau in (0.5, 1.0, 0.0)]
+    assert n[0] == 0, f"{n[0]} compilations for new values of tau"
+    np.testing.assert_allclose(outs[0].target_params["w"], [2.0, 4.0])
+    np.testing.assert_array_equal(outs[1].target_params["w"], [1.0, 2.0])
+    np.testing.assert_array_equal(outs[2].target_params["w"], [3.0, 6.0])
+
+
+def test_sync_target_errors():
+    ls = _sync_example()
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="tau must be in"):
+            sync_target(ls, bad)
+    with pytest.raises(AssertionError, match="rank"):  # chex, at trace time
+        sync_target(ls, jnp.array([0.5, 0.5]))
+    without = ls._replace(target_params=None, target_function_state=None)
+    with pytest.raises(ValueError, match="no target network"):
+        sync_target(without, 1.0)
 
 
 def test_grads_and_metrics_is_pure():

@@ -7,8 +7,10 @@ temperature) is an array leaf of ``params``, so changing it never recompiles any
 """
 import functools
 import math
+import numbers
 import secrets
 
+import chex
 import distrax
 import gymnasium as gym
 import jax
@@ -155,6 +157,9 @@ class ValuePolicy:
             random tie-breaking.
         logits_func: pure ``(params, state, rng, S, action_mask=None) -> logits (B, n)``.
         log_proba_func: pure ``(params, state, rng, S, A, action_mask=None) -> logP (B,)``.
+
+    The pure functions take ``params`` laid out as :attr:`params`; :meth:`params_func`
+    builds that layout from Q-function parameters and a hyperparameter value in-graph.
     """
 
     _hp_name = None
@@ -211,6 +216,46 @@ class ValuePolicy:
         hp = jnp.float32(self._check_hp(new_params[self._hp_name]))
         self.q.params = new_params["q"]
         self._hp = hp
+
+    def params_func(self, q_params, hyperparameter):
+        """Pure: the ``params`` of this policy for given Q-function parameters and
+        hyperparameter, e.g. inside a compiled training loop; jit- and vmap-able.
+
+        Touches nothing: use it to feed :attr:`sample_func` (and the other pure functions)
+        with the parameters of a learner state and a scheduled hyperparameter.
+
+        Args:
+            q_params: parameters with the structure of ``q.params`` (not checked here).
+            hyperparameter: the policy's hyperparameter (``epsilon`` or ``temperature``), a
+                Python number (range-checked eagerly, like the setter) or a 0-d array
+                (may be traced, e.g. the value of an optax schedule).
+
+        Returns:
+            ``{hyperparameter_name: float32 0-d array, 'q': q_params}``, the layout of
+            :attr:`params`.
+
+        Raises:
+            ValueError: a Python-number hyperparameter outside its range.
+
+        Examples:
+            >>> import gymnasium as gym, haiku as hk, jax, jax.numpy as jnp
+            >>> import coaxlike
+            >>> env = gym.make("CartPole-v1")
+            >>> q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), env, random_seed=0)
+            >>> pi = coaxlike.EpsilonGreedy(q, epsilon=0.1)
+            >>> params = pi.params_func(q.params, jnp.float32(0.3))
+            >>> params["epsilon"], params["q"] is q.params
+            (Array(0.3, dtype=float32), True)
+            >>> A, logP = jax.jit(pi.sample_func)(params, q.function_state,
+            ...                                   jax.random.key(0), jnp.zeros((5, 4)))
+            >>> A.shape, logP.shape
+            ((5,), (5,))
+        """
+        if isinstance(hyperparameter, numbers.Real):
+            self._check_hp(hyperparameter)
+        hp = jnp.asarray(hyperparameter, jnp.float32)
+        chex.assert_rank(hp, 0)
+        return {self._hp_name: hp, "q": q_params}
 
     def _set_hp(self, value):
         self._hp = jnp.float32(self._check_hp(value))

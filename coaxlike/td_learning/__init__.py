@@ -6,7 +6,9 @@ are the maths; the learners (:class:`QLearning`, :class:`DoubleQLearning`,
 and update a :class:`~coaxlike.Q` from batches of
 :class:`~coaxlike.reward_tracing.TransitionBatch`. Every learner also exposes its pure
 ``update_func(learner_state, transition_batch, rng) -> (learner_state, metrics)`` over a
-:class:`LearnerState` pytree, for training loops compiled whole.
+:class:`LearnerState` pytree, for training loops compiled whole, with
+``learner.init_func(params, ...)`` to build a fresh state in-graph and :func:`sync_target` to
+move its target network.
 """
 from . import _targets
 from ._base import TDLearner
@@ -15,7 +17,7 @@ from ._targets import (
     batched_q_learning_target, batched_retrace_target, batched_soft_q_learning_target,
     double_q_learning_target, double_q_value, expected_sarsa_target, expected_value,
     greedy_value, q_learning_target, retrace_target, soft_q_learning_target, soft_value)
-from ._update import LearnerState, huber_loss
+from ._update import LearnerState, huber_loss, sync_target
 from .double_q_learning import DoubleQLearning
 from .expected_sarsa import ExpectedSarsa
 from .q_learning import QLearning
@@ -23,5 +25,5 @@ from .soft_q_learning import SoftQLearning
 
 __all__ = [
     "TDLearner", "QLearning", "DoubleQLearning", "ExpectedSarsa", "SoftQLearning",
-    "LearnerState", "huber_loss", *_targets.__all__,
+    "LearnerState", "huber_loss", "sync_target", *_targets.__all__,
 ]

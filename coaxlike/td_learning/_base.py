@@ -119,7 +119,10 @@ class TDLearner:
         pi_targ: the target policy or ``None``; read at every update (e.g. after
             ``pi_targ.epsilon = x``), never written.
         update_func: pure ``(learner_state, transition_batch, rng) -> (learner_state,
-            metrics)``, for training loops compiled whole (``jax.lax.scan``).
+            metrics)``, for training loops compiled whole (``jax.lax.scan``);
+            :meth:`~coaxlike.td_learning.TDLearner.init_func` builds a fresh
+            ``learner_state`` in-graph, :func:`~coaxlike.td_learning.sync_target` moves its
+            target network.
         grads_and_metrics: pure ``(learner_state, transition_batch, rng) -> (grads,
             function_state, metrics)``.
         td_error_func: pure ``(learner_state, transition_batch, rng) -> td_error (B,)``.
@@ -218,20 +221,99 @@ class TDLearner:
         ``q_targ``), ``opt_state`` and ``hyperparams`` back through validating setters, e.g.
         after a training loop compiled around ``update_func``. ``pi_targ`` is not written.
         """
-        pi = None
-        if self.pi_targ is not None:
-            hp = self.pi_targ._hp_name
-            pi = {hp: self.pi_targ.params[hp]}
-            if self._pi_source == "own":
-                pi.update(q=self.pi_targ.q.params,
-                          function_state=self.pi_targ.q.function_state)
         targ = self.q_targ
         return LearnerState(
             params=self.q.params, function_state=self.q.function_state,
             opt_state=self._opt_state,
             target_params=None if targ is None else targ.params,
             target_function_state=None if targ is None else targ.function_state,
-            pi_targ=pi, hyperparams=dict(self._hyperparams))
+            pi_targ=self._pi_targ_leaves(), hyperparams=dict(self._hyperparams))
+
+    def _pi_targ_leaves(self):
+        """The ``pi_targ`` field of a :class:`LearnerState`, from the current ``pi_targ``."""
+        if self.pi_targ is None:
+            return None
+        hp = self.pi_targ._hp_name
+        pi = {hp: self.pi_targ.params[hp]}
+        if self._pi_source == "own":
+            pi.update(q=self.pi_targ.q.params, function_state=self.pi_targ.q.function_state)
+        return pi
+
+    def init_func(self, params, function_state=None, target_params=None,
+                  target_function_state=None):
+        """A fresh :class:`LearnerState` for given network parameters; jit- and vmap-able.
+
+        Builds the state that ``update_func`` takes, e.g. one per seed inside a
+        compiled training loop, without touching ``q``, ``q_targ`` or the learner: the
+        optimizer state is ``optimizer.init(params)``; ``pi_targ`` and ``hyperparams`` are
+        the current values of ``pi_targ`` and of the learner's hyperparameters (constants
+        when traced: change them in the returned state with ``_replace``). The result has
+        the tree structure of :attr:`~coaxlike.td_learning.TDLearner.learner_state`.
+
+        Args:
+            params: the online parameters, with the structure, leaf shapes and dtypes of
+                ``q.params`` (e.g. from the haiku ``init`` of ``q``'s function).
+            function_state: its function state, like ``q.function_state``; may be omitted
+                (``None``) when ``q`` has none (no leaves).
+            target_params: the target network's initial parameters; default ``params``
+                (a hard copy). Only for a learner with ``q_targ``.
+            target_function_state: its function state; default ``function_state``. Only
+                for a learner with ``q_targ``.
+
+        Returns:
+            a :class:`LearnerState`; ``target_params`` and ``target_function_state`` are
+            ``None`` without ``q_targ``.
+
+        Raises:
+            TypeError: a tree structure differs from ``q``'s, or ``function_state`` is
+                omitted although ``q`` has one.
+            ValueError: a leaf shape or dtype differs, or target fields are passed to a
+                learner without ``q_targ``.
+
+        Examples:
+            >>> import gymnasium as gym, haiku as hk, jax
+            >>> import coaxlike
+            >>> from coaxlike.td_learning import QLearning
+            >>> env = gym.make("CartPole-v1")
+            >>> func = lambda S, is_training: hk.Linear(2)(S)
+            >>> q = coaxlike.Q(func, env, random_seed=0)
+            >>> learner = QLearning(q, q_targ=q.copy())
+            >>> init = hk.transform_with_state(func).init
+            >>> def fresh(key):  # a new network and learner state, in-graph
+            ...     params, state = init(key, jax.numpy.zeros((1, 4)), True)
+            ...     return learner.init_func(params, state)
+            >>> ls = jax.jit(fresh)(jax.random.key(1))
+            >>> ls.target_params["linear"]["w"].shape
+            (4, 2)
+            >>> (jax.tree_util.tree_structure(ls)
+            ...  == jax.tree_util.tree_structure(learner.learner_state))
+            True
+        """
+        if function_state is None:
+            if jax.tree_util.tree_leaves(self.q.function_state):
+                raise TypeError("function_state is required: q has a function state (e.g. "
+                                "batch-norm statistics); pass the one initialised with params")
+            function_state = self.q.function_state
+        check_same_tree(params, self.q.params, "params")
+        check_same_tree(function_state, self.q.function_state, "function_state")
+        if self.q_targ is None:
+            if target_params is not None or target_function_state is not None:
+                raise ValueError("target_params and target_function_state must be None for a "
+                                 "learner without q_targ, got "
+                                 f"{type(target_params).__name__} and "
+                                 f"{type(target_function_state).__name__}")
+        else:
+            target_params = params if target_params is None else target_params
+            target_function_state = (function_state if target_function_state is None
+                                     else target_function_state)
+            check_same_tree(target_params, self.q_targ.params, "target_params")
+            check_same_tree(target_function_state, self.q_targ.function_state,
+                            "target_function_state")
+        return LearnerState(
+            params=params, function_state=function_state,
+            opt_state=self.optimizer.init(params), target_params=target_params,
+            target_function_state=target_function_state, pi_targ=self._pi_targ_leaves(),
+            hyperparams=dict(self._hyperparams))
 
     @learner_state.setter
     def learner_state(self, ls):

@@ -14,6 +14,7 @@ the functions here build
 and the loss, gradients, metrics and optimizer step over a :class:`LearnerState`, so that a
 training loop can be compiled whole (``jax.lax.scan``) without the shell.
 """
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -21,9 +22,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._checks import check_unit
 from ._targets import batched_retrace_target
 
-__all__ = ["LearnerState", "huber_loss"]
+__all__ = ["LearnerState", "huber_loss", "sync_target"]
 
 
 def huber_loss(y_true, y_pred, w):
@@ -72,6 +74,63 @@ class LearnerState(NamedTuple):
     target_function_state: Any
     pi_targ: Any
     hyperparams: Any
+
+
+def sync_target(learner_state, tau):
+    r"""Move the target network of a :class:`LearnerState` towards the online one (pure).
+
+    For every leaf of ``target_params`` and ``target_function_state``:
+
+    .. math:: \theta_\text{targ} \leftarrow \tau\, \theta + (1 - \tau)\, \theta_\text{targ}
+
+    ``tau = 1`` is a hard copy (exact, whatever the old target values), ``tau = 0`` leaves
+    the target unchanged. The result keeps each target leaf's dtype. This is the in-graph
+    counterpart of ``q_targ.soft_update(q, tau)``.
+
+    Args:
+        learner_state: a :class:`LearnerState` with target fields, i.e. of a learner built
+            with ``q_targ``.
+        tau: a float in ``[0, 1]`` (checked eagerly when a Python number), or a 0-d array,
+            which may be traced: e.g. ``(updates % period == 0).astype(jnp.float32)``
+            hard-syncs every ``period`` updates inside ``jax.lax.scan`` without recompiling.
+
+    Returns:
+        the :class:`LearnerState` with new ``target_params`` and ``target_function_state``
+        (same structure, shapes and dtypes); every other field unchanged.
+
+    Raises:
+        ValueError: ``tau`` is a Python number outside ``[0, 1]``, or ``learner_state`` has
+            no target network (``target_params is None``).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from coaxlike.td_learning import LearnerState, sync_target
+        >>> ls = LearnerState(
+        ...     params={"w": jnp.array([1.0, 2.0])}, function_state={}, opt_state=(),
+        ...     target_params={"w": jnp.array([3.0, 6.0])}, target_function_state={},
+        ...     pi_targ=None, hyperparams={})
+        >>> sync_target(ls, 0.25).target_params["w"]  # 0.25 * [1, 2] + 0.75 * [3, 6]
+        Array([2.5, 5. ], dtype=float32)
+        >>> sync_target(ls, 1.0).target_params["w"]  # hard copy
+        Array([1., 2.], dtype=float32)
+    """
+    if learner_state.target_params is None:
+        raise ValueError("learner_state has no target network (target_params is None): "
+                         "build the learner with q_targ to have one to sync")
+    if isinstance(tau, numbers.Real):
+        tau = check_unit(tau, "tau")
+    tau = jnp.asarray(tau, jnp.float32)
+    chex.assert_rank(tau, 0)
+
+    def mix(online, target):
+        mixed = (tau * online + (1 - tau) * target).astype(target.dtype)
+        return jnp.where(tau == 1, jnp.asarray(online, target.dtype), mixed)
+
+    ls = learner_state
+    return ls._replace(
+        target_params=jax.tree_util.tree_map(mix, ls.params, ls.target_params),
+        target_function_state=jax.tree_util.tree_map(mix, ls.function_state,
+                                                     ls.target_function_state))
 
 
 class _Spec(NamedTuple):
