@@ -393,6 +393,9 @@ def test_vector_env_validates_shapes():
     tracer = NStep(2, GAMMA, num_envs=2)
     with pytest.raises(ValueError, match=r"r must have leading axis num_envs=2, got shape \(3,\)"):
         tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(3), np.zeros(2, bool))
+    with pytest.raises(ValueError,
+                       match=r"logp must have leading axis num_envs=2, got shape \(3,\)"):
+        tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool), np.zeros(3))
     with pytest.raises(ValueError, match="s must have leading axis num_envs=2"):
         tracer.add(np.zeros((3, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool))
     with pytest.raises(ValueError, match="s_next and mask_next are for a single env"):

@@ -76,7 +76,10 @@ class HostStorage:
     def __init__(self, capacity: int):
         self.capacity = check_positive_int("capacity", capacity)
         self.data = None  # stripped TransitionBatch of (capacity, ...) arrays
+        self._leaves = None  # the leaves of self.data, flattened once
+        self._treedef = None
         self._signature = None  # (treedef, row shapes and dtype kinds) of self.data
+        self._accepted = None  # (treedef, shapes, dtypes) of the last batch that passed checks
         self.clear()
 
     def clear(self) -> None:
@@ -90,27 +93,39 @@ class HostStorage:
         When ``B > capacity`` only the last ``capacity`` rows are kept (``B' = capacity``).
         """
         batch = strip(batch)
-        if self.data is None:
-            self.data = jax.tree_util.tree_map(
-                lambda x: np.zeros((self.capacity, *np.shape(x)[1:]), _dtype(x)), batch)
-            self._signature = _signature(*jax.tree_util.tree_flatten(self.data)[::-1])
         leaves, treedef = jax.tree_util.tree_flatten(batch)
+        leaves = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves]
+        if self.data is None:
+            self._leaves = [np.zeros((self.capacity, *x.shape[1:]), x.dtype) for x in leaves]
+            self._treedef = treedef
+            self.data = treedef.unflatten(self._leaves)
+            self._signature = _signature(treedef, self._leaves)
+        # fast path: the very shapes and dtypes of the last accepted batch skip the checks
+        key = (treedef, tuple(x.shape for x in leaves), tuple(x.dtype for x in leaves))
         size = batch.A.shape[0]
-        # fast path: the same structure, row shapes and dtype kinds as stored, one leading size
-        if (_signature(treedef, leaves) != self._signature
-                or any(np.shape(x)[:1] != (size,) for x in leaves)):
-            size = check_rows(self.data, batch)  # raises, naming the field
+        if key != self._accepted:
+            # the same structure, row shapes and dtype kinds as stored, one leading size
+            if (_signature(treedef, leaves) != self._signature
+                    or any(np.shape(x)[:1] != (size,) for x in leaves)):
+                size = check_rows(self.data, batch)  # raises, naming the field
+            self._accepted = key
         keep = min(size, self.capacity)
-        idx = (self.position + np.arange(keep)) % self.capacity
-        for store, x in zip(jax.tree_util.tree_leaves(self.data), leaves):
-            store[idx] = np.asarray(x)[size - keep:]
-        self.position = (self.position + keep) % self.capacity
+        start = self.position
+        if start + keep <= self.capacity:  # contiguous: slice assignment, no index array
+            where = slice(start, start + keep)
+            idx = np.arange(start, start + keep)
+        else:
+            where = idx = (start + np.arange(keep)) % self.capacity
+        for store, x in zip(self._leaves, leaves):
+            store[where] = x[size - keep:] if keep < size else x
+        self.position = (start + keep) % self.capacity
         self.size = min(self.size + keep, self.capacity)
         return idx
 
     def gather(self, idx: np.ndarray, W: np.ndarray) -> TransitionBatch:
         """Rows ``idx`` (one vectorised gather per leaf), with weights ``W`` attached."""
-        rows = jax.tree_util.tree_map(lambda x: x[idx], self.data)
+        # ndarray.take is a few times cheaper than x[idx] for small batches
+        rows = self._treedef.unflatten([x.take(idx, axis=0) for x in self._leaves])
         return rows._replace(W=np.asarray(W, np.float32), idx=np.asarray(idx, np.int32))
 
     def check_sample_size(self, batch_size) -> int:

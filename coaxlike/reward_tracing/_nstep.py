@@ -1,24 +1,13 @@
 """NStep: turn a stream of (s, a, r, done) into n-step transitions, for one env or a vector env."""
-import collections
 import numbers
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from ._transition import TransitionBatch, stack_rows
+from ._transition import TransitionBatch
 
 __all__ = ["NStep"]
-
-
-class _Step(NamedTuple):
-    """One recorded step of one (sub-)environment; leaves without a batch axis."""
-
-    s: Any
-    a: np.ndarray
-    r: float
-    logp: float
-    mask: Any  # bool (n_actions,) or None
 
 
 class NStep:
@@ -56,6 +45,10 @@ class NStep:
     :meth:`pop` returns *all* ready transitions at once (``B >= 1``). Vector envs in
     ``SAME_STEP`` autoreset mode are not supported: the tracer cannot see the final
     observation there.
+
+    **Storage**: the last ``n + 1`` steps are kept in arrays preallocated by the first
+    :meth:`add` after construction or :meth:`reset`, so later steps must have the same
+    observation structure and shapes; their values are cast to the first step's dtypes.
 
     **Action masks**: fixed by the first :meth:`add` after construction or :meth:`reset`. If
     it passes ``mask=``, masks are recorded (a later :meth:`add` without ``mask=`` counts as
@@ -101,20 +94,26 @@ class NStep:
         self.n = int(n)
         self.gamma = float(gamma)
         self.num_envs = None if num_envs is None else int(num_envs)
+        # exactly the float64 values the per-row definition computes, cast once
+        self._discounts = self.gamma ** np.arange(self.n)
+        self._gamma_powers = np.array([self.gamma ** k for k in range(self.n + 1)], np.float32)
         self.reset()
 
     def reset(self) -> None:
         """Forget all recorded steps, ready transitions and the action-mask setting."""
         k = 1 if self.num_envs is None else self.num_envs
-        self._windows = [[] for _ in range(k)]   # per sub-env: steps not yet emitted as start
-        self._pending = [None] * k               # per sub-env: None, or `terminated` awaiting s_T
-        self._ready = collections.deque()        # unbatched TransitionBatch rows
-        self._masked = None                      # decided by the first add()
+        self._t = 0                                  # time of the next add (one per env step)
+        self._start = np.zeros(k, np.int64)          # per sub-env: first step not yet emitted
+        self._pending = np.full(k, _NONE, np.int8)   # per sub-env: ended last step, awaiting s_T
+        self._ring = None                            # _Ring, allocated by the first add()
+        self._ready = []                             # TransitionBatch chunks, oldest first
+        self._num_ready = 0
+        self._masked = None                          # decided by the first add()
         self._n_actions = None
 
     def __len__(self) -> int:
         """The number of transitions ready to :meth:`pop`."""
-        return len(self._ready)
+        return self._num_ready
 
     def add(self, s, a, r, done, logp=0.0, *, truncated=False, mask=None, s_next=None,
             mask_next=None) -> None:
@@ -157,15 +156,29 @@ class NStep:
         Raises:
             IndexError: if no transition is ready (check ``bool(tracer)`` first).
         """
-        if not self._ready:
+        if not self._num_ready:
             raise IndexError("no transition is ready; check `while tracer:` before pop()")
         if self.num_envs is None:
-            return stack_rows([self._ready.popleft()])
-        rows = list(self._ready)
-        self._ready.clear()
-        return stack_rows(rows)
+            chunk = self._ready[0]
+            if chunk.batch_size == 1:
+                self._ready.pop(0)
+            else:
+                self._ready[0] = jax.tree_util.tree_map(lambda x: x[1:], chunk)
+                chunk = jax.tree_util.tree_map(lambda x: x[:1], chunk)
+            self._num_ready -= 1
+            return chunk
+        chunks, self._ready, self._num_ready = self._ready, [], 0
+        if len(chunks) == 1:
+            return chunks[0]
+        return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *chunks)
 
     # --- internals ---------------------------------------------------------------------
+    #
+    # Every add() is one time step t for all sub-envs at once. The last n + 1 steps live in
+    # a ring of preallocated (n + 1, num_envs, ...) arrays at slot t % (n + 1); sub-env i's
+    # window is the steps start[i] .. t, never longer than n + 1, so the ring never
+    # overwrites a step that is still needed. A single env is a vector env of one whose
+    # final observation arrives at the same add(): it is recorded as the next time step.
 
     def _add_single(self, s, a, r, done, logp, truncated, mask, s_next, mask_next):
         done, truncated = bool(done), bool(truncated)
@@ -180,22 +193,26 @@ class NStep:
         mask = self._check_mask(mask, ())
         if mask_next is not None and not self._masked:
             raise ValueError("mask_next= needs masks switched on by mask= at the first add()")
-        s = jax.tree_util.tree_map(np.array, s)
-        self._windows[0].append(_Step(s, _as_action(a), float(r), float(logp), mask))
-        if not done:
-            self._emit_if_full(0)
-        elif s_next is None:  # terminated: S_next is never bootstrapped from
-            self._flush(0, s, mask, terminated=True)
-        else:
-            mask_next = self._check_mask(mask_next, ())
-            self._flush(0, jax.tree_util.tree_map(np.array, s_next), mask_next, not truncated)
+
+        def batch(x):
+            return None if x is None else jax.tree_util.tree_map(lambda y: np.asarray(y)[None], x)
+
+        s, mask = batch(s), batch(mask)
+        self._step(s, _as_action(a)[None], np.array([r], np.float64),
+                   np.array([logp], np.float64), mask, np.array([done]), np.array([truncated]))
+        if done:  # record the final observation as the (reset) step after the last one
+            if s_next is not None:
+                s, mask = batch(s_next), batch(self._check_mask(mask_next, ()))
+            self._step(s, None, None, None, mask, None, None)
 
     def _add_vector(self, s, a, r, done, logp, truncated, mask):
         k = self.num_envs
         a, r, done = _as_action(a), np.asarray(r, np.float64), np.asarray(done, bool)
-        logp = np.broadcast_to(np.asarray(logp, np.float64), (k,))
-        truncated = np.broadcast_to(np.asarray(truncated, bool), (k,))
-        for name, x in [("a", a), ("r", r), ("done", done)]:
+        logp, truncated = np.asarray(logp, np.float64), np.asarray(truncated, bool)
+        logp = np.full(k, logp) if logp.ndim == 0 else logp
+        truncated = np.full(k, truncated) if truncated.ndim == 0 else truncated
+        for name, x in [("a", a), ("r", r), ("done", done), ("logp", logp),
+                        ("truncated", truncated)]:
             if x.shape[:1] != (k,) or (name != "a" and x.ndim != 1):
                 raise ValueError(f"{name} must have leading axis num_envs={k}, got shape {x.shape}")
         for x in jax.tree_util.tree_leaves(s):
@@ -204,18 +221,42 @@ class NStep:
                                  f"got a leaf of shape {np.shape(x)}")
         if np.any(truncated & ~done):
             raise ValueError("truncated=True requires done=True (done means the episode ended)")
-        mask = self._check_mask(mask, (k,))
-        for i in range(k):
-            s_i = jax.tree_util.tree_map(lambda x: np.array(x[i]), s)
-            mask_i = None if mask is None else mask[i]
-            if self._pending[i] is not None:  # s_i is the final observation; a reset step
-                self._flush(i, s_i, mask_i, terminated=self._pending[i])
-                self._pending[i] = None
-                continue
-            self._windows[i].append(_Step(s_i, a[i], float(r[i]), float(logp[i]), mask_i))
-            self._emit_if_full(i)
-            if done[i]:
-                self._pending[i] = not truncated[i]
+        self._step(s, a, r, logp, self._check_mask(mask, (k,)), done, truncated)
+
+    def _step(self, s, a, r, logp, mask, done, truncated):
+        """Record time step t of every sub-env and emit the transitions it completes.
+
+        ``a is None`` marks a reset step of every sub-env (single env: the final observation
+        given as ``s_next``); otherwise a sub-env whose episode ended at the previous step
+        takes ``s`` as its final observation and ignores ``a``, ``r`` and ``logp``.
+        """
+        n, t = self.n, self._t
+        s_leaves, treedef = jax.tree_util.tree_flatten(s)
+        if self._ring is None:
+            self._ring = _Ring.allocate(n + 1, s_leaves, treedef, a, mask)
+        ring, slot = self._ring, t % (n + 1)
+        if treedef != ring.treedef:
+            raise ValueError(f"s must have the structure {ring.treedef} of the first "
+                             f"observation, got {treedef}")
+        for x, y in zip(ring.s, s_leaves):
+            x[slot] = y
+        if mask is not None:
+            ring.mask[slot] = mask
+        if a is not None:
+            ring.a[slot], ring.r[slot], ring.logp[slot] = a, r, logp
+        pending = self._pending != _NONE
+        # a sub-env ending its episode emits its whole window, the others at most one row
+        full = ~pending & (t - self._start >= n)
+        counts = np.where(pending, t - self._start, full)
+        if counts.any():
+            self._emit(counts, pending)
+        self._start = np.where(pending, t + 1, self._start + full)
+        if a is None:
+            self._pending[:] = _NONE
+        else:
+            ended = np.where(truncated, _TRUNCATED, _TERMINATED)
+            self._pending = np.where(~pending & done, ended, _NONE).astype(np.int8)
+        self._t = t + 1
 
     def _check_mask(self, mask, lead):
         """Fix or enforce the mask setting; return a bool mask of shape lead + (n_actions,)."""
@@ -233,56 +274,81 @@ class NStep:
             raise ValueError(f"mask must have shape {lead + (self._n_actions,)}, got {mask.shape}")
         return mask
 
-    def _emit_if_full(self, i):
-        window = self._windows[i]
-        if len(window) > self.n:  # s_{t+n} is known for the oldest step
-            self._ready.append(_transition(window, 0, None, None, False, self.n, self.gamma))
-            window.pop(0)
+    def _emit(self, counts, pending):
+        """Emit ``counts[i]`` rows of sub-env ``i``, oldest first, sub-envs in order."""
+        n, t, ring = self.n, self._t, self._ring
+        gamma = np.float32(self.gamma)
+        if pending.any():
+            env = np.repeat(np.arange(len(counts)), counts)
+            first = np.cumsum(counts) - counts
+            t0 = np.repeat(self._start, counts) + np.arange(len(env)) - np.repeat(first, counts)
+            # a window cut by the end of an episode reaches the final observation at time t
+            K = np.where(pending[env], t - t0, n)
+            ends_here = (self._pending == _TERMINATED)[env]
+            steps = np.arange(n)
+            valid = steps < K[:, None]
+            real = (t0[:, None] + np.minimum(steps, K[:, None] - 1)) % (n + 1)  # pads repeat
+            seq = (t0[:, None] + np.minimum(np.arange(n + 1), K[:, None])) % (n + 1)
+            now, end = t0 % (n + 1), (t0 + K) % (n + 1)
+            In = np.where(ends_here, np.float32(0.0), self._gamma_powers[K])
+            gamma_seq = np.where(steps < (K - ends_here)[:, None], gamma, np.float32(0.0))
+            valid_seq = valid.astype(np.float32)
+        else:  # the common case: full windows s_{t-n} .. s_t, the same slots for every row
+            env = np.flatnonzero(counts)
+            slots = (t + 1 + np.arange(n + 1)) % (n + 1)  # the slots of times t - n .. t
+            now, end, real, seq, valid = slots[0], slots[n], slots[None, :n], slots[None], True
+            In = np.full(len(env), self._gamma_powers[n])
+            gamma_seq = np.full((len(env), n), gamma)
+            valid_seq = np.ones((len(env), n), np.float32)
+        # ring slots per row: now = t0, end = t0 + K, real = the n steps of the window
+        # (padding repeats the last real one), seq = the n + 1 observations (padding repeats
+        # the one at end); the sub-env index col broadcasts against real and seq
+        col = env[:, None]
+        r_seq = np.where(valid, ring.r[real, col], 0.0)
+        s, s_next, s_seq = ([x[i, j] for x in ring.s] for i, j in [(now, env), (end, env),
+                                                                    (seq, col)])
+        self._ready.append(TransitionBatch(
+            S=ring.treedef.unflatten(s), A=ring.a[now, env],
+            logP=ring.logp[now, env].astype(np.float32),
+            Rn=np.sum(self._discounts * r_seq, axis=1).astype(np.float32), In=In,
+            S_next=ring.treedef.unflatten(s_next),
+            mask_next=None if ring.mask is None else ring.mask[end, env],
+            A_seq=ring.a[real, col],
+            logP_seq=np.where(valid, ring.logp[real, col], 0.0).astype(np.float32),
+            R_seq=r_seq.astype(np.float32), gamma_seq=gamma_seq, valid_seq=valid_seq,
+            S_seq=ring.treedef.unflatten(s_seq),
+            mask_seq=None if ring.mask is None else ring.mask[seq, col],
+            W=np.ones(len(env), np.float32), idx=np.zeros(len(env), np.int32)))
+        self._num_ready += len(env)
 
-    def _flush(self, i, s_last, mask_last, terminated):
-        window = self._windows[i]
-        for j in range(len(window)):
-            self._ready.append(
-                _transition(window, j, s_last, mask_last, terminated, self.n, self.gamma))
-        window.clear()
+
+# the values of NStep._pending
+_NONE, _TRUNCATED, _TERMINATED = 0, 1, 2
+
+
+class _Ring(NamedTuple):
+    """The last ``size`` steps of every sub-env, at slot ``t % size``: ``(size, k, ...)``."""
+
+    s: list          # the leaves of the observations
+    treedef: Any     # the observations' tree structure
+    a: np.ndarray    # actions
+    r: np.ndarray    # float64 rewards
+    logp: np.ndarray  # float64 log-propensities
+    mask: Any        # bool (size, k, n_actions), or None
+
+    @classmethod
+    def allocate(cls, size, s_leaves, treedef, a, mask):
+        def zeros(x, dtype=None):
+            x = np.asarray(x)
+            return np.zeros((size, *x.shape), dtype or x.dtype)
+
+        k = len(a)
+        return cls(s=[zeros(x) for x in s_leaves], treedef=treedef, a=zeros(a),
+                   r=np.zeros((size, k)), logp=np.zeros((size, k)),
+                   mask=None if mask is None else zeros(mask, bool))
 
 
 def _as_action(a):
     """Actions as arrays: integers keep their dtype, floats become float32."""
     a = np.array(a)
     return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a
-
-
-def _transition(steps, j, s_last, mask_last, terminated, n, gamma) -> TransitionBatch:
-    """The unbatched transition starting at ``steps[j]``.
-
-    ``s_last``/``mask_last`` are the observation and mask after ``steps[-1]`` (only read when
-    the window reaches past the last step); ``terminated`` says ``steps[-1]`` terminated.
-    """
-    num_steps = len(steps)
-    K = min(n, num_steps - j)
-    real = steps[j:j + K]
-    if j + K < num_steps:
-        s_end, mask_end = steps[j + K].s, steps[j + K].mask
-    else:
-        s_end, mask_end = s_last, mask_last
-    ends_here = terminated and j + K == num_steps
-    pad = n - K
-    r_seq = np.array([x.r for x in real] + [0.0] * pad, np.float64)
-    gamma_seq = np.array([gamma] * K + [0.0] * pad, np.float32)
-    if ends_here:
-        gamma_seq[K - 1] = 0.0
-    obs = [x.s for x in real] + [s_end] * (pad + 1)
-    masks = None if real[0].mask is None else [x.mask for x in real] + [mask_end] * (pad + 1)
-    return TransitionBatch(
-        S=real[0].s, A=real[0].a, logP=np.float32(real[0].logp),
-        Rn=np.float32(np.sum(gamma ** np.arange(n) * r_seq)),
-        In=np.float32(0.0 if ends_here else gamma ** K),
-        S_next=s_end, mask_next=mask_end,
-        A_seq=np.stack([x.a for x in real] + [real[-1].a] * pad),
-        logP_seq=np.array([x.logp for x in real] + [0.0] * pad, np.float32),
-        R_seq=r_seq.astype(np.float32), gamma_seq=gamma_seq,
-        valid_seq=np.array([1.0] * K + [0.0] * pad, np.float32),
-        S_seq=stack_rows(obs),
-        mask_seq=None if masks is None else np.stack(masks),
-        W=np.float32(1.0), idx=np.int32(0))

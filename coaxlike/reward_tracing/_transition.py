@@ -144,8 +144,3 @@ class TransitionBatch(NamedTuple):
             S_seq=jax.tree_util.tree_map(lambda s, s1: xp.stack([s, s1], axis=1), S, S_next),
             mask_seq=mask_seq, W=W, idx=idx)
 
-
-def stack_rows(rows) -> TransitionBatch:
-    """Stack unbatched transitions (leaves without the batch axis) into a TransitionBatch."""
-    # np.array on a list of equal-shape arrays stacks them, with less overhead than np.stack
-    return jax.tree_util.tree_map(lambda *xs: np.array(xs), *rows)
