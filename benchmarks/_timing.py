@@ -138,3 +138,13 @@ def main(name, title, rows, description, argv=None):
     mode = "sync dispatch" if args.sync else "default (async) dispatch"
     emit(result, args, f"{title}, {mode}")
     return result
+
+
+def main_with(run, title, formatter, description, argv=None):
+    """Command-line entry of a benchmark whose ``run(quick) -> dict`` prints with its own
+    ``formatter(result)`` (the training benchmarks, which have no floor rows)."""
+    args = parse_args(description, argv)
+    set_dispatch(args.sync)
+    result = run(args.quick)
+    emit(result, args, title, formatter)
+    return result

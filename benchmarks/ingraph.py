@@ -134,11 +134,7 @@ def format_table(result):
 
 
 def main(argv=None):
-    args = _timing.parse_args(__doc__.splitlines()[0], argv)
-    _timing.set_dispatch(args.sync)
-    result = run(args.quick)
-    _timing.emit(result, args, TITLE, format_table)
-    return result
+    return _timing.main_with(run, TITLE, format_table, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
