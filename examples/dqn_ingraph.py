@@ -53,14 +53,14 @@ class Config:
     Env steps are counted per seed: one vector step is ``num_envs`` env steps.
     """
 
-    num_envs: int = 10  # parallel CartPoles per seed, one buffer
+    num_envs: int = 50  # parallel CartPoles per seed, one buffer
     n_step: int = 3
     gamma: float = 0.99
     learning_rate: float = 3e-3
     batch_size: int = 64
     buffer_capacity: int = 50_000
     warmup_steps: int = 1_000  # env steps before the first update
-    updates_per_step: int = 2  # gradient updates per vector step
+    updates_per_step: int = 4  # gradient updates per vector step (12.5 env steps each)
     target_period: int = 200  # gradient updates between hard target syncs
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
