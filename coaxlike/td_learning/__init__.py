@@ -11,7 +11,7 @@ and update a :class:`~coaxlike.Q` from batches of
 move its target network.
 """
 from . import _targets
-from ._base import TDLearner
+from ._base import Metrics, TDLearner
 from ._targets import (
     batched_double_q_learning_target, batched_expected_sarsa_target,
     batched_q_learning_target, batched_retrace_target, batched_soft_q_learning_target,
@@ -25,5 +25,5 @@ from .soft_q_learning import SoftQLearning
 
 __all__ = [
     "TDLearner", "QLearning", "DoubleQLearning", "ExpectedSarsa", "SoftQLearning",
-    "LearnerState", "huber_loss", "sync_target", *_targets.__all__,
+    "LearnerState", "Metrics", "huber_loss", "sync_target", *_targets.__all__,
 ]

@@ -5,6 +5,7 @@ The maths lives in :mod:`coaxlike.td_learning._targets` (targets) and
 learner object validates its arguments, builds the jitted functions once, keeps the
 optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
 """
+import collections.abc
 import functools
 import secrets
 
@@ -18,7 +19,54 @@ from ._arguments import _check_optimizer, _check_pi_targ, _check_q, _check_q_tar
 from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
                       update_func)
 
-__all__ = ["TDLearner"]
+__all__ = ["TDLearner", "Metrics"]
+
+
+class Metrics(collections.abc.Mapping):
+    """The metrics of one :meth:`TDLearner.update`: a read-only mapping name -> float32.
+
+    Holds the device array of all values and converts it on the first read, so returning it
+    does not wait for the update to finish.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from coaxlike.td_learning import Metrics
+        >>> m = Metrics(jnp.array([0.5, 0.1, 0.2, 0.3, 1.5]))
+        >>> sorted(m), float(m["loss"])
+        (['grad_norm', 'loss', 'td_error_abs_max', 'td_error_abs_mean', 'td_error_mean'], 0.5)
+    """
+
+    NAMES = ("loss", "td_error_mean", "td_error_abs_mean", "td_error_abs_max", "grad_norm")
+
+    def __init__(self, packed):
+        self._packed, self._values = packed, None
+
+    def __getitem__(self, name):
+        if self._values is None:
+            self._values = dict(zip(self.NAMES, np.asarray(self._packed)))
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self.NAMES)
+
+    def __len__(self):
+        return len(self.NAMES)
+
+    def block_until_ready(self):
+        """Wait for the update that produced these metrics; returns ``self``."""
+        self._packed.block_until_ready()
+        return self
+
+    def __repr__(self):
+        return f"Metrics({dict(self)})"
+
+
+def _packing_metrics(update_func):
+    """``update_func`` with its metrics dict packed into one array, in ``Metrics.NAMES`` order."""
+    def packed(learner_state, transition_batch, rng):
+        new, metrics = update_func(learner_state, transition_batch, rng)
+        return new, jnp.stack([metrics[name] for name in Metrics.NAMES])
+    return packed
 
 
 def _with_key(fn, uses_rng=True):
@@ -54,9 +102,10 @@ class TDLearner:
     The loss is ``loss_function(G, q(s_t, a_t), W)``; its gradient updates ``q.params``
     through the validating setter.
 
-    **Metrics.** :meth:`update` returns ``{'loss', 'td_error_mean', 'td_error_abs_mean',
-    'td_error_abs_max', 'grad_norm'}`` as 0-d JAX arrays: the call does not wait for the
-    device; ``float(metrics['loss'])`` does.
+    **Metrics.** :meth:`update` returns a read-only mapping with keys ``'loss',
+    'td_error_mean', 'td_error_abs_mean', 'td_error_abs_max', 'grad_norm'``. The call does
+    not wait for the device; the first read of a value does (the five values travel as one
+    array, which keeps a small update's per-call cost down).
 
     Attributes:
         q: the online :class:`~coaxlike.Q` (shared, not copied); updated through its
@@ -132,7 +181,7 @@ class TDLearner:
         self.grads_and_metrics = functools.partial(grads_and_metrics, spec)
         self.update_func = functools.partial(update_func, spec)
         self.td_error_func = functools.partial(td_error_func, spec)
-        self._update_jit = _with_key(self.update_func, spec.uses_rng)
+        self._update_jit = _with_key(_packing_metrics(self.update_func), spec.uses_rng)
         self._td_error_jit = _with_key(self.td_error_func, spec.uses_rng)
 
     # --- state -----------------------------------------------------------------------------
@@ -284,15 +333,15 @@ class TDLearner:
                 JAX leaves, leading batch axis ``B``).
 
         Returns:
-            dict of 0-d JAX arrays: ``loss``, ``td_error_mean``, ``td_error_abs_mean``,
-            ``td_error_abs_max``, ``grad_norm`` (the gradients' global norm). Not synchronised:
-            read them with ``float()`` when needed.
+            :class:`Metrics`, a read-only mapping to numpy float32 scalars: ``loss``,
+            ``td_error_mean``, ``td_error_abs_mean``, ``td_error_abs_max``, ``grad_norm`` (the
+            gradients' global norm). Not synchronised until a value is read.
         """
-        (new, metrics), self._key = self._update_jit(
+        (new, packed), self._key = self._update_jit(
             self.learner_state, self._needed(transition_batch), self._key)
         self.q.params, self.q.function_state = new.params, new.function_state
         self._opt_state = new.opt_state
-        return metrics
+        return Metrics(packed)
 
     def td_error(self, transition_batch):
         """TD errors :math:`G - q(s_t, a_t)` with the current parameters, e.g. for
