@@ -11,7 +11,8 @@ and update a :class:`~coaxlike.Q` from batches of
 move its target network.
 """
 from . import _targets
-from ._base import Metrics, TDLearner
+from ._base import TDLearner
+from ._metrics import Metrics
 from ._targets import (
     batched_double_q_learning_target, batched_expected_sarsa_target,
     batched_q_learning_target, batched_retrace_target, batched_soft_q_learning_target,

@@ -5,7 +5,6 @@ The maths lives in :mod:`coaxlike.td_learning._targets` (targets) and
 learner object validates its arguments, builds the jitted functions once, keeps the
 optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
 """
-import collections.abc
 import functools
 import secrets
 
@@ -16,57 +15,11 @@ import numpy as np
 from .._checks import check_unit
 from .._tree_check import check_same_tree
 from ._arguments import _check_optimizer, _check_pi_targ, _check_q, _check_q_targ, _name
+from ._metrics import Metrics, _packing_metrics
 from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
                       update_func)
 
-__all__ = ["TDLearner", "Metrics"]
-
-
-class Metrics(collections.abc.Mapping):
-    """The metrics of one :meth:`TDLearner.update`: a read-only mapping name -> float32.
-
-    Holds the device array of all values and converts it on the first read, so returning it
-    does not wait for the update to finish.
-
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> from coaxlike.td_learning import Metrics
-        >>> m = Metrics(jnp.array([0.5, 0.1, 0.2, 0.3, 1.5]))
-        >>> sorted(m), float(m["loss"])
-        (['grad_norm', 'loss', 'td_error_abs_max', 'td_error_abs_mean', 'td_error_mean'], 0.5)
-    """
-
-    NAMES = ("loss", "td_error_mean", "td_error_abs_mean", "td_error_abs_max", "grad_norm")
-
-    def __init__(self, packed):
-        self._packed, self._values = packed, None
-
-    def __getitem__(self, name):
-        if self._values is None:
-            self._values = dict(zip(self.NAMES, np.asarray(self._packed)))
-        return self._values[name]
-
-    def __iter__(self):
-        return iter(self.NAMES)
-
-    def __len__(self):
-        return len(self.NAMES)
-
-    def block_until_ready(self):
-        """Wait for the update that produced these metrics; returns ``self``."""
-        self._packed.block_until_ready()
-        return self
-
-    def __repr__(self):
-        return f"Metrics({dict(self)})"
-
-
-def _packing_metrics(update_func):
-    """``update_func`` with its metrics dict packed into one array, in ``Metrics.NAMES`` order."""
-    def packed(learner_state, transition_batch, rng):
-        new, metrics = update_func(learner_state, transition_batch, rng)
-        return new, jnp.stack([metrics[name] for name in Metrics.NAMES])
-    return packed
+__all__ = ["TDLearner"]
 
 
 def _with_key(fn, uses_rng=True):

@@ -1,0 +1,54 @@
+"""The metrics a learner's update returns: one packed device array, read lazily."""
+import collections.abc
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Metrics"]
+
+
+class Metrics(collections.abc.Mapping):
+    """The metrics of one :meth:`TDLearner.update`: a read-only mapping name -> float32.
+
+    Holds the device array of all values and converts it on the first read, so returning it
+    does not wait for the update to finish.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from coaxlike.td_learning import Metrics
+        >>> m = Metrics(jnp.array([0.5, 0.1, 0.2, 0.3, 1.5]))
+        >>> sorted(m), float(m["loss"])
+        (['grad_norm', 'loss', 'td_error_abs_max', 'td_error_abs_mean', 'td_error_mean'], 0.5)
+    """
+
+    NAMES = ("loss", "td_error_mean", "td_error_abs_mean", "td_error_abs_max", "grad_norm")
+
+    def __init__(self, packed):
+        self._packed, self._values = packed, None
+
+    def __getitem__(self, name):
+        if self._values is None:
+            self._values = dict(zip(self.NAMES, np.asarray(self._packed)))
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self.NAMES)
+
+    def __len__(self):
+        return len(self.NAMES)
+
+    def block_until_ready(self):
+        """Wait for the update that produced these metrics; returns ``self``."""
+        self._packed.block_until_ready()
+        return self
+
+    def __repr__(self):
+        return f"Metrics({dict(self)})"
+
+
+def _packing_metrics(update_func):
+    """``update_func`` with its metrics dict packed into one array, in ``Metrics.NAMES`` order."""
+    def packed(learner_state, transition_batch, rng):
+        new, metrics = update_func(learner_state, transition_batch, rng)
+        return new, jnp.stack([metrics[name] for name in Metrics.NAMES])
+    return packed
