@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _spaces
+from ._checks import check_unit
 from ._tree_check import as_checked_tree, check_same_tree
 
 __all__ = ["Q"]
@@ -224,9 +225,7 @@ class Q:
         Raises:
             ValueError: ``tau`` outside ``[0, 1]`` or structures differ.
         """
-        tau = float(tau)
-        if not 0.0 <= tau <= 1.0:
-            raise ValueError(f"tau must be in [0, 1], got {tau!r}")
+        tau = check_unit(tau, "tau")
         check_same_tree(other.params, self._params, "other.params")
         tau = jnp.float32(tau)
         self._params = self._soft_update_jit(other.params, self._params, tau)

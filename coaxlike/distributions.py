@@ -31,6 +31,12 @@ def _mask_and_validity(q_values, action_mask):
     return q_values, mask, finite
 
 
+def _greedy_set(q_values, mask):
+    """bool ``(..., n)``: the allowed actions tied for the largest allowed Q-value."""
+    q_max = jnp.max(jnp.where(mask, q_values, -jnp.inf), axis=-1, keepdims=True)
+    return mask & (q_values == q_max)
+
+
 def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
     r"""Logits of the epsilon-greedy distribution, with ties split evenly.
 
@@ -64,8 +70,7 @@ def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
     """
     q_values, mask, finite = _mask_and_validity(q_values, action_mask)
     epsilon = jnp.asarray(epsilon, q_values.dtype)
-    q_max = jnp.max(jnp.where(mask, q_values, -jnp.inf), axis=-1, keepdims=True)
-    greedy = mask & (q_values == q_max)
+    greedy = _greedy_set(q_values, mask)
     n_allowed = jnp.sum(mask, axis=-1, keepdims=True).astype(q_values.dtype)
     n_greedy = jnp.sum(greedy, axis=-1, keepdims=True).astype(q_values.dtype)
     probs = (jnp.where(mask, epsilon / n_allowed, 0.0)
@@ -124,8 +129,7 @@ def greedy_index(q_values, key, action_mask=None):
         1
     """
     q_values, mask, finite = _mask_and_validity(q_values, action_mask)
-    q_max = jnp.max(jnp.where(mask, q_values, -jnp.inf), axis=-1, keepdims=True)
-    greedy = mask & (q_values == q_max)
+    greedy = _greedy_set(q_values, mask)
     noise = jax.random.uniform(key, q_values.shape)
     index = jnp.argmax(jnp.where(greedy, noise, -1.0), axis=-1).astype(jnp.int32)
     return jnp.where(finite[..., 0], index, -1)
