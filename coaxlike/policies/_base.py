@@ -8,7 +8,6 @@ temperature) is an array leaf of ``params``, so changing it never recompiles any
 import functools
 import math
 import numbers
-import secrets
 
 import chex
 import distrax
@@ -66,7 +65,7 @@ class ValuePolicy:
         self.q = q
         self._hp = jnp.float32(self._check_hp(hyperparameter))
         if random_seed is None:
-            random_seed = q.random_seed if q.random_seed is not None else secrets.randbits(31)
+            random_seed = q.random_seed  # always set: Q draws one when given None
         self.random_seed = int(random_seed)
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
 

@@ -6,7 +6,6 @@ learner object validates its arguments, builds the jitted functions once, keeps 
 optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
 """
 import functools
-import secrets
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +107,7 @@ class TDLearner:
                              for name, check in self._hp_checks.items()}
         self._opt_state = self.optimizer.init(q.params)
         if random_seed is None:
-            random_seed = q.random_seed if q.random_seed is not None else secrets.randbits(31)
+            random_seed = q.random_seed  # always set: Q draws one when given None
         self.random_seed = int(random_seed)
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
 
