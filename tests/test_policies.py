@@ -8,6 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import coaxlike
 from ._stats import assert_frequencies, count_compiles
@@ -291,3 +294,37 @@ def test_dist_object_matches_dist_params():
     d = pi.dist(S_TIE)
     np.testing.assert_allclose(np.asarray(d.probs), boltz_probs(S_TIE, 0.5), rtol=1e-5)
     assert float(d.entropy()) > 0
+
+
+def _unique_argmax_reference(q, mask):
+    """numpy: the index of the unique allowed maximum, -2 if tied, non-finite or none."""
+    out = []
+    for row, m in zip(q, mask):
+        if not m.any() or not np.isfinite(row[m]).all():
+            out.append(-2)
+            continue
+        top = np.flatnonzero(m & (row == row[m].max()))
+        out.append(int(top[0]) if len(top) == 1 else -2)
+    return out
+
+
+_VALUES = st.sampled_from([0.0, -0.0, 1.0, 2.0, -3.5, np.inf, -np.inf, np.nan, 1e30])
+
+
+@settings(max_examples=200, deadline=None)
+@given(q=hnp.arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 6)),
+                    elements=_VALUES),
+       data=st.data())
+def test_greedy_fast_path_finds_unique_maxima_and_flags_the_rest(q, data):
+    from coaxlike.policies._pure import _TIE_BREAK, _unique_argmax
+    mask = data.draw(hnp.arrays(bool, q.shape))
+    want = _unique_argmax_reference(q, mask)
+    assert _TIE_BREAK == -2
+    np.testing.assert_array_equal(jax.jit(_unique_argmax)(q, mask), want)
+    np.testing.assert_array_equal(_unique_argmax(jnp.asarray(q)),
+                                  _unique_argmax_reference(q, np.ones(q.shape, bool)))
+    # low precision: the same decisions on values exactly representable in float16
+    with np.errstate(over="ignore"):
+        q16 = q.astype(np.float16)
+    np.testing.assert_array_equal(_unique_argmax(jnp.asarray(q16), mask),
+                                  _unique_argmax_reference(q16, mask))

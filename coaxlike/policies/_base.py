@@ -164,7 +164,9 @@ class ValuePolicy:
         if m.ndim != ndim or m.shape[-1] != n:
             want = f"(batch, {n})" if self.q.batched else f"({n},)"
             raise ValueError(f"action_mask must have shape {want}, got {m.shape}")
-        if not (m.any(axis=-1).all() if self.q.batched else m.any()):
+        # one observation: a list scan, not m.any(); a numpy reduction here measured ~5 µs
+        # per call under JAX's async CPU dispatch (the call itself costs ~55 µs)
+        if not (m.any(axis=-1).all() if self.q.batched else True in m.tolist()):
             rows = np.flatnonzero(~m.reshape(-1, n).any(axis=-1)).tolist()
             raise ValueError("action_mask must allow at least one action, got an all-False "
                              f"mask (rows {rows})" if self.q.batched else
@@ -247,11 +249,18 @@ class ValuePolicy:
         Returns:
             an int (or ``(B,)`` array) in ``[start, start + n)``.
         """
-        index = self._evaluate(self._greedy_jit, s, action_mask)
-        index = np.asarray(index) if self.q.batched else int(index)
-        if (index == _TIE_BREAK).any() if self.q.batched else index == _TIE_BREAK:
-            index = self._draw(self._mode_jit, s, action_mask)  # a tie, or non-finite values
-        return self._actions(index)
+        q = self.q  # the hot path of greedy evaluation: few Python calls, no reductions
+        index = self._greedy_jit(q._params, q._function_state, self._eval_key(),
+                                 q._check_s(s), self._check_mask(action_mask))
+        if q.batched:
+            index = np.asarray(index)
+            if (index == _TIE_BREAK).any():  # a tie, or non-finite values
+                index = self._draw(self._mode_jit, s, action_mask)
+            return self._actions(index)
+        index = int(index)
+        if index == _TIE_BREAK:
+            return self._actions(self._draw(self._mode_jit, s, action_mask))
+        return index + q.action_start
 
     def mean(self, s, action_mask=None):
         """For a Discrete action space, the mean is the mode: same as :meth:`mode`."""

@@ -81,23 +81,45 @@ def _mode_step(function_type2, params, state, eval_key, key, S, action_mask=None
     return greedy_index(Q_s, rng, action_mask), key
 
 
-def _greedy_step(function_type2, params, state, eval_key, S, action_mask=None):
+def _greedy_step(function_type2, q_params, state, eval_key, S, action_mask=None):
     """The greedy index where it needs no tie-break, else ``_TIE_BREAK``.
 
     A row whose allowed Q-values are finite with a unique maximum has exactly one greedy
-    action, found by ``argmax`` without randomness. The shell sends any other batch through
+    action, found without randomness. The shell sends any other batch through
     ``_mode_step``, so the PRNG (a rolled loop and a dozen small kernels on CPU) stays off
     the common path while the result is distributed exactly as :func:`greedy_index`'s.
+    It takes the Q-function's parameters alone: no hyperparameter to flatten per call.
     """
-    Q_s, _ = function_type2(params["q"], state, eval_key, S, False)
-    if action_mask is None:
-        allowed, finite = Q_s, jnp.isfinite(Q_s)
-    else:
-        allowed = jnp.where(action_mask, Q_s, -jnp.inf)
-        finite = jnp.isfinite(Q_s) | ~action_mask
-    top = allowed == jnp.max(allowed, axis=-1, keepdims=True)
-    unique = jnp.all(finite, axis=-1) & (jnp.sum(top, axis=-1) == 1)
-    return jnp.where(unique, jnp.argmax(allowed, axis=-1), _TIE_BREAK).astype(jnp.int32)
+    Q_s, _ = function_type2(q_params, state, eval_key, S, False)
+    return _unique_argmax(Q_s, action_mask)
+
+
+def _unique_argmax(Q_s, action_mask=None):
+    """``(B, n) -> (B,)`` int32: the index of the unique maximum of the allowed values, or
+    ``_TIE_BREAK`` where the maximum is tied, an allowed value is not finite or nothing is
+    allowed.
+
+    One variadic reduction over (value, index) pairs, which XLA fuses with the masking into
+    a single kernel (an argmax plus separate tie and finiteness checks costs two). Allowed
+    non-finite values become ``(+inf, _TIE_BREAK)``, masked ones ``(-inf, _TIE_BREAK)``;
+    the combiner keeps the larger value and marks equal values as a tie. That is
+    associative and commutative, and ``(-inf, _TIE_BREAK)`` is its identity on these
+    pairs (XLA assumes the initial value is one), so no masked index can come out.
+    """
+    axis = Q_s.ndim - 1
+    finite = jnp.isfinite(Q_s)
+    values = jnp.where(finite, Q_s, jnp.inf)
+    index = jnp.where(finite, jax.lax.broadcasted_iota(jnp.int32, Q_s.shape, axis), _TIE_BREAK)
+    if action_mask is not None:
+        values = jnp.where(action_mask, values, -jnp.inf)
+        index = jnp.where(action_mask, index, _TIE_BREAK)
+
+    def combine(a, b):
+        (va, ia), (vb, ib) = a, b
+        return (jnp.maximum(va, vb),
+                jnp.where(va > vb, ia, jnp.where(vb > va, ib, _TIE_BREAK)))
+    init = (jnp.array(-jnp.inf, Q_s.dtype), jnp.int32(_TIE_BREAK))
+    return jax.lax.reduce((values, index), init, combine, (axis,))[1]
 
 
 def _on_raw(step, preprocess, batched, draws):
