@@ -10,10 +10,11 @@ allowed). Masked actions get logit ``-inf`` (probability exactly 0); the others 
 A row whose mask is all ``False`` has no distribution: its logits are all ``-inf`` and
 sampling from it is undefined (the policy classes reject such masks with ``ValueError``).
 
-**Non-finite Q-values.** If any *allowed* Q-value of a row is NaN or infinite, the whole
-row of logits is NaN, so that the problem shows up in sampled log-propensities instead of
-silently becoming some valid-looking distribution. The policy classes raise ``ValueError``
-instead.
+**Non-finite Q-values.** An *allowed* action whose Q-value is NaN or infinite gets logit
+NaN, so the row's log-softmax, every probability and every sampled log-propensity of that
+row are NaN: the problem shows up instead of silently becoming some valid-looking
+distribution. (Only the bad entries are marked, elementwise: a whole-row mark would cost an
+extra reduction kernel on every call.) The policy classes raise ``ValueError`` instead.
 """
 import jax
 import jax.numpy as jnp
@@ -21,14 +22,16 @@ import jax.numpy as jnp
 __all__ = ["epsilon_greedy_logits", "boltzmann_logits", "greedy_index"]
 
 
-def _mask_and_validity(q_values, action_mask):
+def _as_mask(q_values, action_mask):
     q_values = jnp.asarray(q_values)
     if action_mask is None:
-        mask = jnp.ones(q_values.shape, bool)
-    else:
-        mask = jnp.broadcast_to(jnp.asarray(action_mask, bool), q_values.shape)
-    finite = jnp.all(jnp.isfinite(q_values) | ~mask, axis=-1, keepdims=True)
-    return q_values, mask, finite
+        return q_values, jnp.ones(q_values.shape, bool)
+    return q_values, jnp.broadcast_to(jnp.asarray(action_mask, bool), q_values.shape)
+
+
+def _mark_nonfinite(logits, q_values, mask):
+    """NaN where an allowed Q-value is not finite (elementwise; see the module docstring)."""
+    return jnp.where(mask & ~jnp.isfinite(q_values), jnp.nan, logits)
 
 
 def _greedy_set(q_values, mask):
@@ -58,8 +61,8 @@ def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
         action_mask: optional bool array broadcastable to ``(..., n)``.
 
     Returns:
-        float array ``(..., n)`` of log-probabilities (``-inf`` where ``p = 0``; all NaN for a
-        row with non-finite allowed Q-values).
+        float array ``(..., n)`` of log-probabilities (``-inf`` where ``p = 0``; NaN where an
+        allowed Q-value is not finite).
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -68,7 +71,7 @@ def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
         >>> [round(float(x), 2) for x in p]
         [0.05, 0.45, 0.45, 0.05]
     """
-    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    q_values, mask = _as_mask(q_values, action_mask)
     epsilon = jnp.asarray(epsilon, q_values.dtype)
     greedy = _greedy_set(q_values, mask)
     n_allowed = jnp.sum(mask, axis=-1, keepdims=True).astype(q_values.dtype)
@@ -77,7 +80,7 @@ def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
              + jnp.where(greedy, (1.0 - epsilon) / n_greedy, 0.0))
     positive = probs > 0
     logits = jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
-    return jnp.where(finite, logits, jnp.nan)
+    return _mark_nonfinite(logits, q_values, mask)
 
 
 def boltzmann_logits(q_values, temperature, action_mask=None):
@@ -95,7 +98,7 @@ def boltzmann_logits(q_values, temperature, action_mask=None):
 
     Returns:
         float array ``(..., n)``: ``q / temperature`` where allowed, ``-inf`` where masked;
-        all NaN for a row with non-finite allowed Q-values.
+        NaN where an allowed Q-value is not finite.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -105,9 +108,9 @@ def boltzmann_logits(q_values, temperature, action_mask=None):
         >>> logits.tolist()
         [2.0, -inf, 6.0]
     """
-    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    q_values, mask = _as_mask(q_values, action_mask)
     logits = jnp.where(mask, q_values / jnp.asarray(temperature, q_values.dtype), -jnp.inf)
-    return jnp.where(finite, logits, jnp.nan)
+    return _mark_nonfinite(logits, q_values, mask)
 
 
 def greedy_index(q_values, key, action_mask=None):
@@ -128,8 +131,9 @@ def greedy_index(q_values, key, action_mask=None):
         >>> int(greedy_index(jnp.array([0., 5., 1.]), jax.random.key(0)))
         1
     """
-    q_values, mask, finite = _mask_and_validity(q_values, action_mask)
+    q_values, mask = _as_mask(q_values, action_mask)
+    finite = jnp.all(jnp.isfinite(q_values) | ~mask, axis=-1)
     greedy = _greedy_set(q_values, mask)
     noise = jax.random.uniform(key, q_values.shape)
     index = jnp.argmax(jnp.where(greedy, noise, -1.0), axis=-1).astype(jnp.int32)
-    return jnp.where(finite[..., 0], index, -1)
+    return jnp.where(finite, index, -1)

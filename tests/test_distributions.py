@@ -70,12 +70,22 @@ def test_boltzmann_exact(jit):
                                          (boltzmann_logits, 1.0)])
 def test_nonfinite_allowed_values_give_nan_rows(builder, hp, jit):
     f = jax.jit(builder) if jit else builder
-    q = jnp.array([[1., jnp.nan, 0.], [1., jnp.inf, 0.], [1., 2., 0.]])
+    q = jnp.array([[1., jnp.nan, 0.], [1., jnp.inf, 0.], [-jnp.inf, 1., 2.], [1., 2., 0.]])
     logits = np.asarray(f(q, hp, None))
-    assert np.isnan(logits[:2]).all() and np.isfinite(logits[2]).all()
+    # the bad entries are NaN, so each bad row's log-probabilities are NaN throughout
+    np.testing.assert_array_equal(np.isnan(logits), [[0, 1, 0], [0, 1, 0], [1, 0, 0],
+                                                     [0, 0, 0]])
+    logp = np.asarray(jax.nn.log_softmax(logits))
+    assert np.isnan(logp[:3]).all() and np.isfinite(logp[3]).all()
+    for seed in range(20):
+        with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
+            _, logP = distrax.Categorical(logits=logits).sample_and_log_prob(
+                seed=jax.random.key(seed))
+        # NaN, or -inf where the sampler returned an out-of-range index for the NaN row
+        assert not np.isfinite(np.asarray(logP)[:3]).any() and np.isfinite(float(logP[3]))
     # a non-finite value under a masked action is irrelevant
     masked = np.asarray(f(q, hp, jnp.array([True, False, True])))
-    assert not np.isnan(masked).any()
+    assert not np.isnan(masked[[0, 1, 3]]).any() and np.isnan(masked[2]).any()
 
 
 def test_batched_rows_are_independent_of_each_other():

@@ -24,7 +24,8 @@ from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _log
 __all__ = []  # private module
 
 _NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
-              "{where}; check the network (the pure functions return NaN logits here)")
+              "{where} (or logits overflowing to inf); check the network (the pure "
+              "functions return NaN logits and log-propensities here)")
 
 
 # --- the shell ------------------------------------------------------------------------------
@@ -79,11 +80,11 @@ class ValuePolicy:
         self.mode_func = functools.partial(_mode, mode_index, start)
         self.log_proba_func = functools.partial(_log_proba, log_proba_index, start)
         self._sample_jit = _on_raw(functools.partial(_sample_step, self.logits_func),
-                                   prep, batched, draws=True)
+                                   prep, batched, draws=True, start=start)
         self._mode_jit = _on_raw(functools.partial(_mode_step, q.function_type2),
-                                 prep, batched, draws=True)
+                                 prep, batched, draws=True, start=start)
         self._greedy_jit = _on_raw(functools.partial(_greedy_step, q.function_type2),
-                                   prep, batched, draws=False)
+                                   prep, batched, draws=False, start=start)
         self._logits_jit = _on_raw(self.logits_func, prep, batched, draws=False)
         self._log_proba_jit = _on_raw(log_proba_index, prep, batched, draws=False)
 
@@ -201,16 +202,25 @@ class ValuePolicy:
         return self.q._key if self.q.uses_rng else None
 
     def _actions(self, index):
+        """Env action(s) from the index of one observation, or from a batch of env actions
+        (``start`` added in-graph; rows below ``start`` are marked)."""
         if self.q.batched:
-            index = np.asarray(index)
-            if (index < 0).any():
-                raise ValueError(_NONFINITE.format(
-                    where=f"rows {np.flatnonzero(index < 0).tolist()}"))
-            return index + self.q.action_start
+            A = np.asarray(index)
+            # A.min(): the cheapest whole-batch test measured; under JAX's default (async)
+            # CPU dispatch host work between two calls costs more than its own run time
+            if A.size and A.min() < self.q.action_start:
+                self._raise_nonfinite(A < self.q.action_start)
+            return A
         index = int(index)
         if index < 0:
-            raise ValueError(_NONFINITE.format(where="this observation"))
+            self._raise_nonfinite()
         return index + self.q.action_start
+
+    @staticmethod
+    def _raise_nonfinite(bad_rows=None):
+        where = ("this observation" if bad_rows is None
+                 else f"rows {np.flatnonzero(bad_rows).tolist()}")
+        raise ValueError(_NONFINITE.format(where=where))
 
     # --- acting ----------------------------------------------------------------------------
 
@@ -223,7 +233,9 @@ class ValuePolicy:
             action_mask: optional bool ``(n,)`` (``(B, n)`` batched); True = allowed.
 
         Returns:
-            ``a`` (an int, or ``(B,)`` array), or ``(a, logp)`` with ``return_logp=True``.
+            ``a`` (an int, or a read-only ``(B,)`` int32 array), or ``(a, logp)`` with
+            ``return_logp=True`` (a float, or a read-only ``(B,)`` array). Batched results
+            are numpy views of the device result: ``.copy()`` them to write into them.
 
         Raises:
             ValueError: bad observation or mask, or non-finite Q-values.
@@ -247,16 +259,16 @@ class ValuePolicy:
             action_mask: optional bool mask, as in ``__call__``.
 
         Returns:
-            an int (or ``(B,)`` array) in ``[start, start + n)``.
+            an int (or a read-only ``(B,)`` int32 array) in ``[start, start + n)``.
         """
         q = self.q  # the hot path of greedy evaluation: few Python calls, no reductions
         index = self._greedy_jit(q._params, q._function_state, self._eval_key(),
                                  q._check_s(s), self._check_mask(action_mask))
         if q.batched:
-            index = np.asarray(index)
-            if (index == _TIE_BREAK).any():  # a tie, or non-finite values
-                index = self._draw(self._mode_jit, s, action_mask)
-            return self._actions(index)
+            A = np.asarray(index)
+            if A.size and A.min() < q.action_start:  # a tie, or non-finite values
+                return self._actions(self._draw(self._mode_jit, s, action_mask))
+            return A
         index = int(index)
         if index == _TIE_BREAK:
             return self._actions(self._draw(self._mode_jit, s, action_mask))
@@ -274,11 +286,11 @@ class ValuePolicy:
         """
         logits = np.asarray(self._evaluate(self._logits_jit, s, action_mask))
         if self.q.batched:
-            bad = np.isnan(logits[:, 0])
+            bad = np.isnan(logits).any(axis=-1)
             if bad.any():
-                self._actions(np.where(bad, -1, 0))  # raises with the rows named
-        elif math.isnan(logits[0]):
-            self._actions(-1)
+                self._raise_nonfinite(bad)
+        elif np.isnan(logits).any():
+            self._raise_nonfinite()
         return {"logits": logits}
 
     def dist(self, s, action_mask=None):
@@ -302,11 +314,11 @@ class ValuePolicy:
         if not self.q.batched:
             logp = float(logp)
             if math.isnan(logp):
-                self._actions(-1)
+                self._raise_nonfinite()
             return logp
         logp = np.asarray(logp)
         if np.isnan(logp).any():
-            self._actions(np.where(np.isnan(logp), -1, 0))
+            self._raise_nonfinite(np.isnan(logp))
         return logp
 
     # --- serialization ---------------------------------------------------------------------

@@ -25,11 +25,17 @@ def _logits(function_type2, builder, hp_name, params, state, rng, S, action_mask
 
 
 def _draw_index(logits_func, params, state, rng_q, rng_a, S, action_mask=None):
-    """(index in [0, n) or -1 where the logits are NaN, exact log-propensity)."""
+    """(index in [0, n), or -1 where the log-propensity is not finite; log-propensity).
+
+    A NaN logit (a non-finite allowed Q-value) makes the whole row's log-softmax NaN, so the
+    sampled log-propensity is NaN (or ``-inf`` when the sampler returns an out-of-range
+    index for such a row): testing ``logp`` elementwise marks the row without a reduction
+    over the logits. A valid row never gives a non-finite log-propensity.
+    """
     logits = logits_func(params, state, rng_q, S, action_mask)
     with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
         index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
-    return jnp.where(jnp.isnan(logits[..., 0]), -1, index), logp
+    return jnp.where(jnp.isfinite(logp), index, -1), logp
 
 
 def _sample_index(logits_func, params, state, rng, S, action_mask=None):
@@ -122,14 +128,22 @@ def _unique_argmax(Q_s, action_mask=None):
     return jax.lax.reduce((values, index), init, combine, (axis,))[1]
 
 
-def _on_raw(step, preprocess, batched, draws):
+def _on_raw(step, preprocess, batched, draws, start=None):
     """Jit ``step`` for raw observations: preprocess, add and drop the batch axis.
 
     Returns ``jitted(params, state, eval_key, key, s, action_mask) -> (out, next_key)`` if
-    ``draws``, else ``jitted(params, state, eval_key, s, action_mask, *extra) -> out``.
+    ``draws``, else ``jitted(params, state, eval_key, s, action_mask, *extra) -> out``. With
+    ``start`` and a batched Q-function, ``start`` is added in-graph to the index in ``out``
+    (its first element if a tuple): the host gets env actions, marked rows below ``start``.
     """
-    def unbatch(out):
-        return out if batched else jax.tree_util.tree_map(lambda x: x[0], out)
+    def finish(out):
+        if not batched:
+            return jax.tree_util.tree_map(lambda x: x[0], out)
+        if start is None:
+            return out
+        if isinstance(out, tuple):
+            return (out[0] + start,) + out[1:]
+        return out + start
 
     def batch(s, action_mask, extra):
         if batched:
@@ -141,10 +155,10 @@ def _on_raw(step, preprocess, batched, draws):
     def draw(params, state, eval_key, key, s, action_mask):
         s, action_mask, _ = batch(s, action_mask, ())
         out, key = step(params, state, eval_key, key, preprocess(s), action_mask=action_mask)
-        return unbatch(out), key
+        return finish(out), key
 
     def evaluate(params, state, eval_key, s, action_mask, *extra):
         s, action_mask, extra = batch(s, action_mask, extra)
-        return unbatch(step(params, state, eval_key, preprocess(s), *extra,
-                            action_mask=action_mask))
+        return finish(step(params, state, eval_key, preprocess(s), *extra,
+                           action_mask=action_mask))
     return jax.jit(draw if draws else evaluate)
