@@ -94,7 +94,7 @@ def set_dispatch(sync):
 
 def format_table(rows, title):
     """A plain-text table of result rows (dicts with name, us, floor_us, ratio, target)."""
-    lines = [title, f"{'benchmark':58s} {'ours':>10s} {'floor':>10s} {'ratio':>6s} "
+    lines = [title, f"{'benchmark':64s} {'ours':>10s} {'floor':>10s} {'ratio':>6s} "
                     f"{'target':>6s}  ok"]
     for r in rows:
         unit = r.get("unit", "µs")
@@ -104,7 +104,7 @@ def format_table(rows, title):
             ours, fl = f"{r['us']:.1f}µs", f"{r['floor_us']:.1f}µs"
         target = r.get("target")
         ok = "" if target is None else ("yes" if r["ratio"] <= target else "NO")
-        lines.append(f"{r['name']:58s} {ours:>10s} {fl:>10s} {r['ratio']:6.2f} "
+        lines.append(f"{r['name']:64s} {ours:>10s} {fl:>10s} {r['ratio']:6.2f} "
                      f"{'' if target is None else f'{target:.2f}':>6s}  {ok}")
     return "\n".join(lines)
 

@@ -518,6 +518,26 @@ def test_grads_and_metrics_is_pure():
     np.testing.assert_array_equal(learner.q.params["linear"]["w"], ls.params["linear"]["w"])
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_metrics_match_the_td_errors_and_gradients(jit):
+    q = linear_q(w=np.random.default_rng(3).normal(size=(3, 3)))
+    learner = DoubleQLearning(q, q_targ=q.copy())
+    batch = random_batch(seed=4, B=17)
+    td = learner.td_error(batch).astype(np.float64)
+    fn = jax.jit(learner.grads_and_metrics) if jit else learner.grads_and_metrics
+    grads, _, metrics = fn(learner.learner_state, batch, jax.random.key(0))
+    leaves = [np.asarray(g, np.float64).ravel() for g in jax.tree_util.tree_leaves(grads)]
+    want = {"td_error_mean": td.mean(), "td_error_abs_mean": np.abs(td).mean(),
+            "td_error_abs_max": np.abs(td).max(),
+            "grad_norm": np.sqrt(sum((x * x).sum() for x in leaves))}
+    for name, value in want.items():
+        assert float(metrics[name]) == pytest.approx(value, rel=1e-5), name
+    # and the shell reports the same numbers from its packed array
+    shell = learner.update(batch)
+    for name, value in want.items():
+        assert float(shell[name]) == pytest.approx(value, rel=1e-5), name
+
+
 def test_serial_protocol_round_trip():
     q = linear_q()
     learner = SoftQLearning(q, q_targ=q.copy(), temperature=0.5)

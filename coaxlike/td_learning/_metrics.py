@@ -47,8 +47,12 @@ class Metrics(collections.abc.Mapping):
 
 
 def _packing_metrics(update_func):
-    """``update_func`` with its metrics dict packed into one array, in ``Metrics.NAMES`` order."""
+    """``update_func`` for the shell: returns only what an update changes, ``(params,
+    function_state, opt_state)``, and its metrics packed into one array in ``Metrics.NAMES``
+    order. A jitted function copies every output, so returning the unchanged target network
+    and hyperparameters would cost a copy kernel each per call."""
     def packed(learner_state, transition_batch, rng):
         new, metrics = update_func(learner_state, transition_batch, rng)
-        return new, jnp.stack([metrics[name] for name in Metrics.NAMES])
+        return ((new.params, new.function_state, new.opt_state),
+                jnp.stack([metrics[name] for name in Metrics.NAMES]))
     return packed
