@@ -40,6 +40,28 @@ def _greedy_set(q_values, mask):
     return mask & (q_values == q_max)
 
 
+def _greedy_set_and_size(q_values, mask):
+    """:func:`_greedy_set` and its size ``(..., 1)`` (int32) from ONE reduction.
+
+    A variadic reduction over (value, count) pairs keeps the larger value and adds the counts
+    of equal ones: the maximum and how many allowed actions reach it, in one kernel where a
+    max and then a sum over the greedy set cost two (~8% of a batch-16384 sampling call).
+    Masked actions enter as ``-inf``; rows with NaN give garbage counts, but such rows are
+    marked NaN by the callers anyway.
+    """
+    # piecewise constant in q: no gradient flows here (and lax.reduce with a custom combiner
+    # has no differentiation rule)
+    values = jax.lax.stop_gradient(jnp.where(mask, q_values, -jnp.inf))
+
+    def combine(a, b):
+        top = jnp.maximum(a[0], b[0])
+        return top, jnp.where(a[0] == top, a[1], 0) + jnp.where(b[0] == top, b[1], 0)
+    init = (jnp.array(-jnp.inf, values.dtype), jnp.int32(0))
+    q_max, size = jax.lax.reduce((values, jnp.ones(values.shape, jnp.int32)), init, combine,
+                                 (values.ndim - 1,))
+    return mask & (q_values == q_max[..., None]), size[..., None]
+
+
 def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
     r"""Logits of the epsilon-greedy distribution, with ties split evenly.
 
@@ -73,9 +95,12 @@ def epsilon_greedy_logits(q_values, epsilon, action_mask=None):
     """
     q_values, mask = _as_mask(q_values, action_mask)
     epsilon = jnp.asarray(epsilon, q_values.dtype)
-    greedy = _greedy_set(q_values, mask)
-    n_allowed = jnp.sum(mask, axis=-1, keepdims=True).astype(q_values.dtype)
-    n_greedy = jnp.sum(greedy, axis=-1, keepdims=True).astype(q_values.dtype)
+    greedy, n_greedy = _greedy_set_and_size(q_values, mask)
+    n_greedy = n_greedy.astype(q_values.dtype)
+    if action_mask is None:
+        n_allowed = jnp.asarray(q_values.shape[-1], q_values.dtype)
+    else:
+        n_allowed = jnp.sum(mask, axis=-1, keepdims=True).astype(q_values.dtype)
     probs = (jnp.where(mask, epsilon / n_allowed, 0.0)
              + jnp.where(greedy, (1.0 - epsilon) / n_greedy, 0.0))
     positive = probs > 0

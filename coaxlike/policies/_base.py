@@ -289,7 +289,7 @@ class ValuePolicy:
             bad = np.isnan(logits).any(axis=-1)
             if bad.any():
                 self._raise_nonfinite(bad)
-        elif np.isnan(logits).any():
+        elif any(map(math.isnan, logits.tolist())):  # no numpy reduction (see _actions)
             self._raise_nonfinite()
         return {"logits": logits}
 

@@ -262,7 +262,8 @@ def grads_and_metrics(spec, learner_state, transition_batch, rng):
 
 def _td_sums(td):
     """``(sum(td), sum(|td|), max(|td|))`` of a ``(B,)`` array in one variadic reduction."""
-    td = jnp.asarray(td, jnp.float32)
+    # diagnostics: no gradient (and lax.reduce with a custom combiner has no JVP rule)
+    td = jax.lax.stop_gradient(jnp.asarray(td, jnp.float32))
     zero = jnp.float32(0)
 
     def combine(a, b):
