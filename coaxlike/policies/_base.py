@@ -206,15 +206,19 @@ class ValuePolicy:
         (``start`` added in-graph; rows below ``start`` are marked)."""
         if self.q.batched:
             A = np.asarray(index)
-            # A.min(): the cheapest whole-batch test measured; under JAX's default (async)
-            # CPU dispatch host work between two calls costs more than its own run time
-            if A.size and A.min() < self.q.action_start:
+            if self._any_marked(A):
                 self._raise_nonfinite(A < self.q.action_start)
             return A
         index = int(index)
         if index < 0:
             self._raise_nonfinite()
         return index + self.q.action_start
+
+    def _any_marked(self, A):
+        """Whether a batch of env actions from the compiled call has marked rows (below
+        ``start``). ``A.min()``: the cheapest whole-batch test measured; under JAX's default
+        (async) CPU dispatch host work between two calls costs more than its own run time."""
+        return A.size and A.min() < self.q.action_start
 
     @staticmethod
     def _raise_nonfinite(bad_rows=None):
@@ -266,7 +270,7 @@ class ValuePolicy:
                                  q._check_s(s), self._check_mask(action_mask))
         if q.batched:
             A = np.asarray(index)
-            if A.size and A.min() < q.action_start:  # a tie, or non-finite values
+            if self._any_marked(A):  # a tie, or non-finite values
                 return self._actions(self._draw(self._mode_jit, s, action_mask))
             return A
         index = int(index)
