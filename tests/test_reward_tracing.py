@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coaxlike.reward_tracing import NStep, TransitionBatch
+from coaxlike.reward_tracing import EpisodeDoneError, InsufficientCacheError, NStep, TransitionBatch
 
 GAMMA = 0.9
 
@@ -40,7 +40,7 @@ def run_episode(tracer, rewards, *, truncated=False, final=True, masks=None, log
                 if masks is not None:
                     kw["mask_next"] = masks[T]
         tracer.add(np.array([float(t)]), 10 + t, r, t == T - 1,
-                   0.0 if logps is None else logps[t], **kw)
+                   -0.5 if logps is None else logps[t], **kw)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -101,13 +101,13 @@ def test_n3_becomes_ready_once_s_t_plus_n_is_known():
     tracer = NStep(3, GAMMA)
     for t in range(3):
         tracer.add(np.array([float(t)]), 0, 1.0, False)
-        assert len(tracer) == 0
+        assert not tracer and len(tracer) == t + 1
     tracer.add(np.array([3.0]), 0, 1.0, False)
-    assert len(tracer) == 1
+    assert tracer and len(tracer) == 4
     tb = tracer.pop()
     assert tb.batch_size == 1
     np.testing.assert_array_equal(tb.S_next, [[3.0]])
-    assert not tracer
+    assert not tracer and len(tracer) == 3
 
 
 @pytest.mark.parametrize("truncated", [False, True])
@@ -158,9 +158,11 @@ def test_n3_window_fields_and_padding(truncated):
                                    st.booleans()), min_size=1, max_size=3))
 def test_nstep_matches_definition(n, gamma, episodes):
     tracer = NStep(n, gamma)
+    batches = []
     for rewards, truncated in episodes:
         run_episode(tracer, rewards, truncated=truncated)
-    tb = drain(tracer)
+        batches.append(drain(tracer))
+    tb = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *batches)
     expected_rn, expected_in, expected_k = [], [], []
     for rewards, truncated in episodes:
         T = len(rewards)
@@ -196,8 +198,9 @@ def test_dtypes_and_defaults():
 def test_episodes_do_not_mix():
     tracer = NStep(3, GAMMA)
     run_episode(tracer, [1.0, 1.0])
+    first = drain(tracer)
     run_episode(tracer, [5.0, 5.0, 5.0, 5.0])
-    tb = drain(tracer)
+    tb = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), first, drain(tracer))
     np.testing.assert_allclose(tb.Rn[:2], [1 + GAMMA, 1.0], rtol=1e-6)
     np.testing.assert_allclose(tb.Rn[2], 5 * (1 + GAMMA + GAMMA**2), rtol=1e-6)
     assert tb.batch_size == 6
@@ -228,7 +231,7 @@ def test_mask_setting_is_fixed_by_first_add():
         tracer.add(np.zeros(1), 0, 1.0, False, mask=np.array([True, False]))
     tracer.reset()
     tracer.add(np.zeros(1), 0, 1.0, False, mask=np.array([True, False]))  # fresh setting
-    assert len(tracer) == 0
+    assert not tracer and len(tracer) == 1
 
 
 def test_box_actions_and_dict_observations():
@@ -247,11 +250,11 @@ def test_reset_clears_pending_steps():
     tracer = NStep(2, GAMMA)
     for t in range(3):
         tracer.add(np.zeros(1), 0, 1.0, False)
-    assert len(tracer) == 1
+    assert tracer and len(tracer) == 3
     tracer.reset()
-    assert len(tracer) == 0
+    assert not tracer and len(tracer) == 0
     tracer.add(np.zeros(1), 0, 1.0, True)
-    assert len(tracer) == 1
+    assert tracer and len(tracer) == 1
 
 
 # --- TransitionBatch helpers -------------------------------------------------------------------
@@ -266,11 +269,11 @@ def test_from_one_step_fills_defaults_with_numpy_and_inside_jit():
 
     @jax.jit
     def build(S, A, Rn, In, S_next):
-        return TransitionBatch.from_one_step(S, A, Rn, In, S_next, logP=jnp.zeros(2))
+        return TransitionBatch.from_one_step(S, A, Rn, In, S_next)
 
     tb_jit = build(S, A, Rn, In, S_next)
     for name, x in tb_jit._asdict().items():
-        if x is not None:
+        if x is not None and name not in ("mask_next", "mask_seq"):
             np.testing.assert_allclose(x, getattr(tb, name), err_msg=name)
     assert tb_jit.S_seq.shape == (2, 2, 3) and tb_jit.idx.dtype == jnp.int32
 
@@ -279,7 +282,8 @@ def test_tracer_output_matches_from_one_step_for_n1():
     tracer = NStep(1, GAMMA)
     run_episode(tracer, [1.0, 2.0], logps=[-0.5, -0.25])
     tb = drain(tracer)
-    expected = TransitionBatch.from_one_step(tb.S, tb.A, tb.Rn, tb.In, tb.S_next, logP=tb.logP)
+    expected = TransitionBatch.from_one_step(tb.S, tb.A, tb.Rn, tb.In, tb.S_next, logP=tb.logP,
+                                             A_next=tb.A_next, logP_next=tb.logP_next)
     jax.tree_util.tree_map(np.testing.assert_array_equal, tb, expected)
 
 
@@ -398,9 +402,406 @@ def test_vector_env_validates_shapes():
         tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool), np.zeros(3))
     with pytest.raises(ValueError, match="s must have leading axis num_envs=2"):
         tracer.add(np.zeros((3, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool))
-    with pytest.raises(ValueError, match="s_next and mask_next are for a single env"):
+    with pytest.raises(ValueError, match="s_next is for a single env"):
         tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.ones(2, bool),
                    s_next=np.zeros((2, 4)))
     with pytest.raises(ValueError, match="truncated=True requires done=True"):
         tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.array([True, False]),
                    truncated=np.array([False, True]))
+
+
+# --- A_next, logP_next and missing log-propensities ------------------------------------------
+
+def test_a_next_single_env_is_the_action_at_s_next():
+    tracer = NStep(2, GAMMA)
+    run_episode(tracer, [1.0] * 5, logps=[-0.1, -0.2, -0.3, -0.4, -0.5], truncated=True)
+    tb = drain(tracer)
+    # actions are 10 + t; windows ending inside the episode know the action at S_next
+    np.testing.assert_array_equal(tb.A_next[:3], [12, 13, 14])
+    np.testing.assert_allclose(tb.logP_next[:3], [-0.3, -0.4, -0.5], rtol=1e-6)
+    # the last two windows end at the final observation: no action known there -> copy of A
+    np.testing.assert_array_equal(tb.A_next[3:], tb.A[3:])
+    assert np.isnan(tb.logP_next[3:]).all()
+    assert tb.A_next.dtype == tb.A.dtype
+
+
+def test_a_next_single_env_given_at_truncation():
+    tracer = NStep(2, GAMMA)
+    tracer.add(np.zeros(1), 10, 1.0, False, -0.1)
+    tracer.add(np.ones(1), 11, 1.0, True, -0.2, truncated=True, s_next=np.full(1, 2.0),
+               a_next=7, logp_next=-0.7)
+    tb = tracer.flush()
+    np.testing.assert_array_equal(tb.A_next, [7, 7])
+    np.testing.assert_allclose(tb.logP_next, [-0.7, -0.7], rtol=1e-6)
+    np.testing.assert_allclose(tb.In, [GAMMA**2, GAMMA], rtol=1e-6)
+
+
+def test_a_next_box_actions():
+    tracer = NStep(1, GAMMA)
+    for t in range(3):
+        tracer.add(np.zeros(2), np.array([t, -t], np.float64), 1.0, t == 2)
+    tb = tracer.flush()
+    np.testing.assert_array_equal(tb.A_next, [[1, -1], [2, -2], [2, -2]])
+    assert tb.A_next.dtype == np.float32
+
+
+def test_a_next_vector_env_takes_the_reset_step_action():
+    """At the reset step the policy acted on the final observation: that is A_next."""
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.wrappers.TimeLimit(CountEnv(0, 10, terminate=False), max_episode_steps=2),
+         lambda: CountEnv(1, 3, terminate=True)])
+    tracer = NStep(2, 0.5, num_envs=2)
+    obs, _ = envs.reset(seed=0)
+    actions = [[0, 1], [1, 0], [1, 1], [0, 0], [1, 0]]
+    batches = []
+    for t, a in enumerate(actions):
+        obs_next, r, term, trunc, _ = envs.step(np.array(a))
+        tracer.add(obs, np.array(a), r, term | trunc, np.log([0.25, 0.5]) - t,
+                   truncated=trunc & ~term)
+        if tracer:
+            batches.append(tracer.pop())
+        obs = obs_next
+    tb = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *batches)
+    got = {tuple(s.astype(int)): (int(an), float(lp)) for s, an, lp in
+           zip(tb.S, tb.A_next, tb.logP_next)}
+    assert got == {
+        # env 0: truncated after steps 0, 1; reset step 2 acts (a=1) on the final observation
+        (0, 0, 0): (1, float(np.float32(np.log(0.25) - 2))),
+        (0, 0, 1): (1, float(np.float32(np.log(0.25) - 2))),
+        # env 1: steps 0, 1, 2 terminate; the full window of step 0 sees a_2 = 1
+        (1, 0, 0): (1, float(np.float32(np.log(0.5) - 2))),
+        (1, 0, 1): (0, float(np.float32(np.log(0.5) - 3))),
+        (1, 0, 2): (0, float(np.float32(np.log(0.5) - 3))),
+    }
+
+
+def test_logp_not_given_is_nan_never_zero():
+    tracer = NStep(3, GAMMA)
+    run_episode(tracer, [1.0, 2.0, 3.0, 4.0], logps=[None] * 4)
+    tb = drain(tracer)
+    assert np.isnan(tb.logP).all() and np.isnan(tb.logP_next[:1]).all()
+    # real steps are NaN (not recorded), padding steps 0
+    np.testing.assert_array_equal(np.isnan(tb.logP_seq), tb.valid_seq.astype(bool))
+    # the n-step return and bootstrap factor do not depend on it
+    np.testing.assert_allclose(tb.Rn[0], 1 + 2 * GAMMA + 3 * GAMMA**2, rtol=1e-6)
+    tb_default = TransitionBatch.from_one_step(np.zeros((1, 1)), [0], [1.0], [0.9],
+                                               np.zeros((1, 1)))
+    assert np.isnan(tb_default.logP).all() and np.isnan(tb_default.logP_seq).all()
+
+
+def test_q_learning_target_never_reads_logp():
+    """The default n-step target Rn + In max q(S_next): NaN log-propensities change nothing."""
+    from coaxlike.td_learning import QLearning
+    import coaxlike
+    import haiku as hk
+
+    class Env(gym.Env):
+        observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+        action_space = gym.spaces.Discrete(2)
+
+    q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), Env(), random_seed=0)
+    tb = TransitionBatch.from_one_step(np.ones((2, 2), np.float32), [0, 1], [1.0, 0.5],
+                                       [0.9, 0.0], np.zeros((2, 2), np.float32))
+    recorded = tb._replace(logP=np.zeros(2, np.float32), logP_seq=np.zeros((2, 1), np.float32))
+    learner = QLearning(q)
+    np.testing.assert_array_equal(learner.td_error(tb), learner.td_error(recorded))
+    assert np.isfinite(learner.td_error(tb)).all()
+
+
+@pytest.mark.parametrize("logp, match", [
+    (0.5, r"logp must be a log-probability <= 0"),
+    ("x", r"logp must be a number, got 'x'"),
+])
+def test_logp_validation(logp, match):
+    with pytest.raises(ValueError, match=match):
+        NStep(1, GAMMA).add(np.zeros(1), 0, 1.0, False, logp)
+
+
+# --- coax's surface: constructor, add(w=), pop/flush, len/bool, EpisodeDoneError -------------
+
+# coax's own test episode (coax/reward_tracing/_nstep_test.py): 13 steps, done at the last
+COAX_A = [6, 3, 7, 4, 6, 9, 2, 6, 7, 4, 3, 7, 7]
+COAX_R = [-0.48, 0.16, 0.23, 0.11, 1.46, 1.53, -2.43, 0.60, -0.25, -0.16, -1.47, 1.48, -0.02]
+
+
+def coax_rn(n, gamma):
+    return [sum(gamma**k * COAX_R[t + k] for k in range(min(n, 13 - t))) for t in range(13)]
+
+
+def test_coax_style_episode_pop_len_bool():
+    n, gamma = 5, 0.85
+    tracer = NStep(n, gamma=gamma)
+    for i, (a, r) in enumerate(zip(COAX_A, COAX_R), 1):
+        tracer.add(i - 1, a, r, i == 13)
+        assert len(tracer) == i
+        assert bool(tracer) == (i > n)
+    rows = []
+    while tracer:
+        rows.append(tracer.pop())
+        assert rows[-1].batch_size == 1
+    assert len(tracer) == 0 and len(rows) == 13
+    tb = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *rows)
+    np.testing.assert_array_equal(tb.S, np.arange(13))
+    np.testing.assert_array_equal(tb.A, COAX_A)
+    np.testing.assert_allclose(tb.Rn, coax_rn(n, gamma), rtol=1e-5)
+    np.testing.assert_allclose(tb.In, [gamma**n] * 8 + [0.0] * 5, rtol=1e-6)
+    np.testing.assert_array_equal(tb.S_next[:8], np.arange(5, 13))
+    np.testing.assert_array_equal(tb.A_next[:8], COAX_A[5:])
+
+
+def test_coax_style_eager_pop_and_flush():
+    n, gamma = 5, 0.85
+    tracer = NStep(n, gamma)
+    popped = []
+    for i, (a, r) in enumerate(zip(COAX_A, COAX_R)):
+        tracer.add(i, a, r, i == 12)
+        assert len(tracer) == min(i + 1, n + 1)
+        if tracer and i < 12:
+            popped.append(tracer.flush())
+            assert popped[-1].batch_size == 1
+    rest = tracer.flush()
+    assert rest.batch_size == n + 1 and len(tracer) == 0
+    np.testing.assert_array_equal([int(b.A_next[0]) for b in popped], COAX_A[n:12])
+    np.testing.assert_allclose(rest.Rn, coax_rn(n, gamma)[13 - n - 1:], rtol=1e-5)
+
+
+def test_flush_and_pop_with_nothing_ready_raise_insufficient_cache():
+    tracer = NStep(5, 0.85)
+    for t in range(4):
+        tracer.add(t, 0, 1.0, False)
+    for call in (tracer.flush, tracer.pop, NStep(5, 0.85).flush):
+        with pytest.raises(InsufficientCacheError, match="no transition is ready"):
+            call()
+    assert issubclass(InsufficientCacheError, IndexError)
+    assert len(tracer) == 4  # unchanged
+
+
+def test_add_after_done_before_popping_raises_episode_done():
+    tracer = NStep(5, 0.85)
+    tracer.add(0, 6, -0.48, True)
+    with pytest.raises(EpisodeDoneError):
+        tracer.add(1, 3, 0.16, True)
+    assert len(tracer) == 1  # the refused step was not recorded
+    tb = tracer.flush()
+    np.testing.assert_allclose([tb.S[0], tb.A[0], tb.Rn[0], tb.In[0]], [0, 6, -0.48, 0.0],
+                               rtol=1e-6)
+    tracer.add(1, 3, 0.16, False)  # popped: the next episode may start
+    assert len(tracer) == 1
+
+
+def test_constructor_argument_order_and_sample_weights():
+    tracer = NStep(2, 0.5, False, num_envs=None)
+    assert (tracer.n, tracer.gamma, tracer.record_extra_info, tracer.num_envs) == (2, 0.5, False,
+                                                                                    None)
+    with pytest.raises(TypeError):
+        NStep(2, 0.5, False, 3)  # num_envs is keyword-only
+    with pytest.raises(ValueError, match="record_extra_info must be a bool"):
+        NStep(2, 0.5, record_extra_info="yes")
+    for t, w in enumerate([0.5, 2.0, 1.0]):
+        tracer.add(np.zeros(1), 0, 1.0, t == 2, -0.1, w)  # coax: add(s, a, r, done, logp, w)
+    np.testing.assert_array_equal(tracer.flush().W, [0.5, 2.0, 1.0])
+    with pytest.raises(ValueError, match="w must be finite and > 0"):
+        tracer.add(np.zeros(1), 0, 1.0, False, -0.1, 0.0)
+
+
+def test_record_extra_info_as_coax():
+    n, gamma = 5, 0.85
+    tracer = NStep(n, gamma, record_extra_info=True)
+    for i in range(n + 2):
+        tracer.add(i, COAX_A[i], COAX_R[i], i == n + 1)
+    tb = tracer.flush()
+    info = tb.extra_info
+    assert set(info) == {"states", "actions", "rewards", "dones", "log_props", "weights"}
+    assert all(len(v) == n + 1 for v in info.values())
+    np.testing.assert_array_equal(info["states"][0], tb.S)
+    np.testing.assert_array_equal(info["actions"][0], tb.A)
+    dones = np.stack(info["dones"])  # (n + 1, B): transition i has i steps after the end
+    np.testing.assert_array_equal(dones.sum(0), np.arange(n + 2))
+    # the full window of step 0 records a_5 and r_5 as its last entries
+    assert int(info["actions"][n][0]) == COAX_A[n] and np.isclose(info["rewards"][n][0], COAX_R[n])
+
+
+# --- issue 10: validate everything before recording anything ----------------------------------
+
+def snapshot(tracer):
+    """Everything the tracer holds, for 'unchanged' checks."""
+    state = dict(vars(tracer))
+    ring = state.pop("_ring")
+    ready = state.pop("_ready")
+    return (jax.tree_util.tree_map(np.copy, state),
+            None if ring is None else [np.copy(x) for x in jax.tree_util.tree_leaves(
+                ring._replace(treedef=None))],
+            [jax.tree_util.tree_map(np.copy, b) for b in ready])
+
+
+def assert_same(a, b):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(s_next=np.zeros(5)), r"s_next must have the shape \(4,\) of the first observation, "
+                               r"got \(5,\)"),
+    (dict(s_next=np.float32(1.0)), r"s_next must have the shape \(4,\) of the first observation, "
+                                   r"got \(\)"),
+    (dict(s_next={"x": np.zeros(4)}), r"s_next must have the structure"),
+    (dict(s_next=np.zeros(4), mask_next=np.ones(3, bool)), r"mask_next must have shape \(2,\)"),
+    (dict(s_next=np.zeros(4), a_next=np.zeros(2)), r"a_next must have the shape \(\) of the "
+                                                    r"first action"),
+])
+def test_rejected_done_step_records_nothing_and_the_retry_works(bad, match):
+    tracer = NStep(2, GAMMA)
+    mask = np.array([True, False])
+    tracer.add(np.zeros(4), 0, 1.0, False, -0.1, mask=mask)
+    before = snapshot(tracer)
+    with pytest.raises(ValueError, match=match):
+        tracer.add(np.ones(4), 1, 2.0, True, -0.2, truncated=True, mask=mask, **bad)
+    assert_same(snapshot(tracer), before)
+    # the natural retry: the same step with the right final observation
+    tracer.add(np.ones(4), 1, 2.0, True, -0.2, truncated=True, mask=mask,
+               s_next=np.full(4, 2.0), mask_next=mask)
+    tb = tracer.flush()
+    np.testing.assert_array_equal(tb.S_next[:, 0], [2.0, 2.0])
+    np.testing.assert_allclose(tb.In, [GAMMA**2, GAMMA], rtol=1e-6)
+    np.testing.assert_allclose(tb.Rn, [1 + 2 * GAMMA, 2.0], rtol=1e-6)
+    assert tb.batch_size == 2
+
+
+def test_first_add_rejected_leaves_a_fresh_tracer():
+    tracer = NStep(1, GAMMA)
+    with pytest.raises(ValueError, match="s_next must have the shape"):
+        tracer.add(np.zeros(4), 0, 1.0, True, mask=np.ones(2, bool), s_next=np.zeros(3))
+    assert tracer._ring is None and tracer._masked is None and len(tracer) == 0
+    tracer.add(np.zeros(3), 0, 1.0, True)  # a different shape and no masks: still free
+    assert tracer.flush().mask_next is None
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((np.float32(1.0), 0, 1.0, False), {},
+     r"s must have the shape \(4,\) of the first observation, got \(\)"),
+    ((np.zeros((1, 4)), 0, 1.0, False), {},
+     r"s must have the shape \(4,\) of the first observation, got \(1, 4\)"),
+    ((np.array(["a"] * 4), 0, 1.0, False), {}, r"s must hold numeric arrays, got array\(\[.a.,"),
+    ((np.zeros(4), "left", 1.0, False), {}, r"a must be an int or an array of numbers"),
+    ((np.zeros(4), 0.5, 1.0, False), {}, r"a must be integer like the first action"),
+    ((np.zeros(4), [0, 1], 1.0, False), {}, r"a must have the shape \(\) of the first action"),
+    ((np.zeros(4), 0, "1.0x", False), {}, r"r must be a number, got '1.0x'"),
+    ((np.zeros(4), 0, np.ones(2), False), {}, r"r must be a scalar for a single env"),
+    ((np.zeros(4), 0, np.nan, False), {}, r"r must be finite, got nan"),
+    ((np.zeros(4), 0, 1.0, "yes"), {}, r"done must be a bool, got 'yes'"),
+    ((np.zeros(4), 0, 1.0, True), {"truncated": 2}, r"truncated must be a bool, got 2"),
+    ((np.zeros(4), 0, 1.0, False), {"mask": np.ones(3, bool)}, r"mask= needs masks switched"),
+])
+def test_later_step_of_wrong_shape_or_type_is_refused_by_name(args, kwargs, match):
+    tracer = NStep(2, GAMMA)
+    tracer.add(np.zeros(4, np.float32), 1, 1.0, False)
+    before = snapshot(tracer)
+    with pytest.raises(ValueError, match=match):
+        tracer.add(*args, **kwargs)
+    assert_same(snapshot(tracer), before)
+
+
+def test_vector_batch_without_num_envs_is_refused_up_front():
+    envs = gym.vector.SyncVectorEnv([lambda: CountEnv(i, 3, terminate=True) for i in range(3)])
+    obs, _ = envs.reset(seed=0)
+    obs_next, r, term, trunc, _ = envs.step(np.zeros(3, int))
+    tracer = NStep(2, GAMMA)
+    with pytest.raises(ValueError, match=r"done has shape \(3,\), but this NStep traces a single "
+                                         r"env .* NStep\(n, gamma, num_envs=k\)"):
+        tracer.add(obs, np.zeros(3, int), r, term | trunc)
+    assert tracer._ring is None and len(tracer) == 0
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("s", np.zeros((2, 5)), r"s must have the per-sub-env shape \(4,\) of the first observation"),
+    ("a", np.zeros((2, 3), int), r"a must have the shape \(\) of the first action"),
+    ("done", np.array([0, 2]), r"done must be bools of shape \(2,\)"),
+    ("r", np.array([0.0, np.inf]), r"r must be finite"),
+    ("mask", np.ones((2, 3), bool), r"mask must have shape \(2, 2\)"),
+])
+def test_vector_env_later_steps_are_checked_before_recording(field, value, match):
+    tracer = NStep(2, GAMMA, num_envs=2)
+    step = dict(s=np.zeros((2, 4)), a=np.zeros(2, int), r=np.zeros(2), done=np.zeros(2, bool),
+                mask=np.ones((2, 2), bool))
+    tracer.add(**step)
+    before = snapshot(tracer)
+    with pytest.raises(ValueError, match=match):
+        tracer.add(**{**step, field: value})
+    assert_same(snapshot(tracer), before)
+
+
+# --- TransitionBatch: mutable as coax, still a pytree ------------------------------------------
+
+def example_batch(B=3):
+    return TransitionBatch.from_one_step(
+        S={"x": np.arange(B * 2, dtype=np.float32).reshape(B, 2)}, A=np.arange(B),
+        Rn=np.ones(B), In=np.full(B, 0.9), S_next={"x": np.zeros((B, 2), np.float32)},
+        logP=np.full(B, -0.5), A_next=np.arange(B)[::-1].copy(), mask_next=np.ones((B, 2), bool))
+
+
+def test_transition_batch_is_mutable_and_copies_as_coax():
+    tb = example_batch()
+    tb.W = np.full(3, 0.5, np.float32)  # coax: tb.W = ..., tb.idx = ...
+    tb.idx = np.arange(3, dtype=np.int32)
+    copied = tb.copy()
+    copied.W = np.ones(3, np.float32)
+    np.testing.assert_array_equal(tb.W, [0.5] * 3)  # the original is untouched
+    assert copied.A is tb.A  # shallow
+    deep = tb.copy(deep=True)
+    deep.A[0] = 99
+    assert tb.A[0] == 0
+    replaced = tb._replace(Rn=np.zeros(3, np.float32), W=None)
+    assert replaced.W is None and tb.W is not None and replaced.Rn.sum() == 0
+    with pytest.raises(ValueError, match=r"no field\(s\) \['R'\]"):
+        tb._replace(R=1)
+    with pytest.raises(AttributeError):
+        tb.not_a_field = 1
+    assert tuple(tb._asdict()) == TransitionBatch._fields
+    assert "A_next=int64[3]" in repr(tb) and "extra_info=None" in repr(tb)
+
+
+def test_transition_batch_pytree_jit_vmap_pickle():
+    import pickle
+    tb = example_batch()
+    leaves, treedef = jax.tree_util.tree_flatten(tb)
+    rebuilt = treedef.unflatten(leaves)
+    assert isinstance(rebuilt, TransitionBatch)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, rebuilt, tb)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tb)[0]]
+    assert paths[:3] == [".S['x']", ".A", ".logP"]
+
+    @jax.jit
+    def double_reward(tb):
+        return tb._replace(Rn=2 * tb.Rn)
+
+    out = double_reward(tb)
+    assert isinstance(out, TransitionBatch) and isinstance(out.Rn, jax.Array)
+    np.testing.assert_allclose(out.Rn, 2 * tb.Rn)
+    # one row at a time under vmap: scalars per row
+    per_row = jax.vmap(lambda row: row.Rn + row.In * row.A_next)(tb)
+    np.testing.assert_allclose(per_row, 1 + 0.9 * np.array([2, 1, 0]), rtol=1e-6)
+    # a None field (no masks) stays an empty subtree through jit
+    no_w = jax.jit(lambda t: t)(tb._replace(W=None, mask_next=None, mask_seq=None))
+    assert no_w.W is None and no_w.mask_next is None
+    back = pickle.loads(pickle.dumps(tb))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, back, tb)
+
+
+def test_coax_style_construction_fills_the_window_fields():
+    B = 4
+    rng = np.random.default_rng(0)
+    tb = TransitionBatch(
+        S=rng.normal(size=(B, 3)), A=rng.integers(0, 2, B), logP=np.log(rng.random(B)),
+        Rn=rng.normal(size=B), In=0.95 * rng.integers(0, 2, B), S_next=rng.normal(size=(B, 3)),
+        A_next=rng.integers(0, 2, B), logP_next=np.log(rng.random(B)), extra_info=None)
+    np.testing.assert_array_equal(tb.W, np.ones(B))
+    np.testing.assert_array_equal(tb.idx, np.zeros(B))
+    expected = TransitionBatch.from_one_step(tb.S, tb.A, tb.Rn, tb.In, tb.S_next, logP=tb.logP,
+                                             A_next=tb.A_next, logP_next=tb.logP_next)
+    for name in ("A_seq", "logP_seq", "R_seq", "gamma_seq", "valid_seq", "S_seq"):
+        np.testing.assert_allclose(getattr(tb, name), getattr(expected, name), err_msg=name)
+    # positional, in coax's order
+    positional = TransitionBatch(tb.S, tb.A, tb.logP, tb.Rn, tb.In, tb.S_next, tb.A_next)
+    np.testing.assert_array_equal(positional.A_next, tb.A_next)
+    assert np.isnan(positional.logP_next).all()
+    with pytest.raises(ValueError, match=r"give all window fields .* missing"):
+        TransitionBatch(tb.S, tb.A, tb.logP, tb.Rn, tb.In, tb.S_next, A_seq=tb.A_seq)

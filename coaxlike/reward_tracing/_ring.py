@@ -1,0 +1,146 @@
+"""The tracer's storage (the last ``n + 1`` steps of every sub-env) and the row builder."""
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from ._transition import _make
+
+__all__ = []  # private module
+
+
+class Ring(NamedTuple):
+    """The last ``size`` steps of every sub-env, at slot ``t % size``: ``(size, k, ...)``."""
+
+    s: list          # the leaves of the observations
+    treedef: Any     # the observations' tree structure
+    a: np.ndarray    # actions
+    known: np.ndarray  # bool: an action was recorded at this step (False: a single env's s_T)
+    r: np.ndarray    # float64 rewards
+    logp: np.ndarray  # float32 log-propensities (NaN: not recorded)
+    w: np.ndarray    # float32 sample weights
+    mask: Any        # bool (size, k, n_actions), or None
+
+    @classmethod
+    def allocate(cls, size, step):
+        """Zero storage shaped like one validated step (``inputs.Step``, leading axis k)."""
+        def zeros(x, dtype=None):
+            return np.zeros((size, *x.shape), dtype or x.dtype)
+
+        k = len(step.a)
+        return cls(s=[zeros(x) for x in step.s], treedef=step.treedef, a=zeros(step.a),
+                   known=np.zeros((size, k), bool), r=np.zeros((size, k)),
+                   logp=np.zeros((size, k), np.float32), w=np.ones((size, k), np.float32),
+                   mask=None if step.mask is None else zeros(step.mask, bool))
+
+    def write(self, slot, step):
+        """Store a validated step at ``slot`` (fields that are ``None`` are left alone)."""
+        for x, y in zip(self.s, step.s):
+            x[slot] = y
+        if step.mask is not None:
+            self.mask[slot] = step.mask
+        self.known[slot] = step.a is not None
+        if step.a is not None:
+            self.a[slot] = step.a
+        self.logp[slot] = step.logp
+        if step.r is not None:
+            self.r[slot], self.w[slot] = step.r, step.w
+
+
+def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, gamma_powers,
+              done_now, extra_info):
+    """The TransitionBatch of ``counts[i]`` rows of sub-env ``i``, oldest first, sub-envs in
+    order, at time ``t`` (the step just written). ``pending[i]``: sub-env ``i`` ended its
+    episode at ``t - 1`` (``ended_by[i] == 2``: by termination) and ``t`` holds its final
+    observation; ``start[i]`` is its first step not yet emitted."""
+    gamma = np.float32(gamma)
+    if pending.any():
+        env = np.repeat(np.arange(len(counts)), counts)
+        first = np.cumsum(counts) - counts
+        t0 = np.repeat(start, counts) + np.arange(len(env)) - np.repeat(first, counts)
+        # a window cut by the end of an episode reaches the final observation at time t
+        K = np.where(pending[env], t - t0, n)
+        ends_here = ended_by[env] == 2
+        steps = np.arange(n)
+        valid = steps < K[:, None]
+        real = (t0[:, None] + np.minimum(steps, K[:, None] - 1)) % (n + 1)  # pads repeat
+        seq = (t0[:, None] + np.minimum(np.arange(n + 1), K[:, None])) % (n + 1)
+        now, end = t0 % (n + 1), (t0 + K) % (n + 1)
+        In = np.where(ends_here, np.float32(0.0), gamma_powers[K])
+        gamma_seq = np.where(steps < (K - ends_here)[:, None], gamma, np.float32(0.0))
+        valid_seq = valid.astype(np.float32)
+        # a single env's final observation has no action unless a_next= was given
+        known = ring.known[end, env]
+        A_next = np.where(_expand(known, ring.a[now, env]), ring.a[end, env], ring.a[now, env])
+        logP_next = np.where(known, ring.logp[end, env], np.float32(np.nan))
+    else:  # the common case: full windows s_{t-n} .. s_t, the same slots for every row
+        env = np.flatnonzero(counts)
+        slots = (t + 1 + np.arange(n + 1)) % (n + 1)  # the slots of times t - n .. t
+        now, end, real, seq, valid = slots[0], slots[n], slots[None, :n], slots[None], True
+        K = None  # n for every row
+        In = np.full(len(env), gamma_powers[n])
+        gamma_seq = np.full((len(env), n), gamma)
+        valid_seq = np.ones((len(env), n), np.float32)
+        A_next, logP_next = ring.a[end, env], ring.logp[end, env]  # step t has an action
+    # ring slots per row: now = t0, end = t0 + K, real = the n steps of the window
+    # (padding repeats the last real one), seq = the n + 1 observations (padding repeats
+    # the one at end); the sub-env index col broadcasts against real and seq
+    col = env[:, None]
+    r_seq = np.where(valid, ring.r[real, col], 0.0)
+    s, s_next, s_seq = ([x[i, j] for x in ring.s] for i, j in [(now, env), (end, env),
+                                                                (seq, col)])
+    A_seq = ring.a[real, col]
+    logP_seq = np.where(valid, ring.logp[real, col], np.float32(0.0))
+    fields = dict(
+        S=ring.treedef.unflatten(s), A=ring.a[now, env], logP=ring.logp[now, env],
+        Rn=np.sum(discounts * r_seq, axis=1).astype(np.float32), In=In,
+        S_next=ring.treedef.unflatten(s_next), A_next=A_next, logP_next=logP_next,
+        W=ring.w[now, env], idx=np.zeros(len(env), np.int32),
+        extra_info=None, mask_next=None if ring.mask is None else ring.mask[end, env],
+        A_seq=A_seq, logP_seq=logP_seq, R_seq=r_seq.astype(np.float32), gamma_seq=gamma_seq,
+        valid_seq=valid_seq, S_seq=ring.treedef.unflatten(s_seq),
+        mask_seq=None if ring.mask is None else ring.mask[seq, col])
+    if extra_info:
+        fields["extra_info"] = _extra_info(ring, fields, env, end, col, real, K, pending,
+                                           done_now, n)
+    return _make(fields)
+
+
+def _extra_info(ring, f, env, end, col, real, K, pending, done_now, n):
+    """coax's per-step record: tuples of ``n + 1`` arrays ``(B, ...)`` for steps t .. t + n.
+
+    Steps past the end of the episode repeat the last observation, action and weight, with
+    reward and log-propensity 0 and ``done`` True; ``dones[i]`` says whether the episode
+    had ended by step ``t + i`` (inclusive).
+    """
+    K = np.full(len(env), n) if K is None else K
+    full = K == n  # windows with step t + n recorded (or the final observation there)
+    ended = pending[env]
+    a_last = np.where(_expand(full & ~ended, f["A"]), f["A_next"], f["A_seq"][:, -1])
+    r_last = np.where(full & ~ended, ring.r[end, env], 0.0).astype(np.float32)
+    logp_last = np.where(full & ~ended, ring.logp[end, env], np.float32(0.0))
+    w_seq = ring.w[real, col]
+    w_last = np.where(full & ~ended, ring.w[end, env], w_seq[:, -1])
+    steps = np.arange(n + 1)
+    last_real = np.where(ended, K - 1, n + 1)  # index of the episode's last step, if inside
+    if done_now is None:
+        done_last = np.zeros(len(env), bool)
+    else:
+        done_last = done_now[env] & ~ended
+    dones = (steps[None, :] >= last_real[:, None]) | ((steps == n)[None, :] & done_last[:, None])
+    return {
+        "states": tuple(_column(f["S_seq"], i) for i in range(n + 1)),
+        "actions": tuple(f["A_seq"][:, i] for i in range(n)) + (a_last,),
+        "rewards": tuple(f["R_seq"][:, i] for i in range(n)) + (r_last,),
+        "dones": tuple(dones[:, i] for i in range(n + 1)),
+        "log_props": tuple(f["logP_seq"][:, i] for i in range(n)) + (logp_last,),
+        "weights": tuple(w_seq[:, i] for i in range(n)) + (w_last,),
+    }
+
+
+def _expand(flag, like):
+    return flag.reshape(flag.shape + (1,) * (like.ndim - 1))
+
+
+def _column(tree, i):
+    return jax.tree_util.tree_map(lambda x: x[:, i], tree)
