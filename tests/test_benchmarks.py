@@ -2,7 +2,12 @@
 asserted: figures on a shared machine are not a test)."""
 import math
 
+import pytest
+
 from benchmarks.run import run_one
+
+# each runs the benchmark scripts in subprocesses (~15 s of CPU): CI runs them with -m slow
+pytestmark = pytest.mark.slow
 
 ROW_KEYS = {"name", "us", "floor_us", "ratio", "ratio_iqr", "cpu_ratio", "calls", "target"}
 

@@ -121,6 +121,11 @@ def test_greedy_index_breaks_ties_uniformly(jit):
     assert int(f(jnp.array([jnp.nan, 0.]), jax.random.key(0))) == -1
 
 
+# compiled once per shape: run eagerly, every example paid for dozens of small dispatches
+_epsilon_greedy_logits = jax.jit(epsilon_greedy_logits)
+_boltzmann_logits = jax.jit(boltzmann_logits)
+
+
 @settings(max_examples=60, deadline=None)
 @given(q=hnp.arrays(np.float32, st.integers(1, 7),
                     elements=st.sampled_from([-1.0, 0.0, 0.5, 2.0, 2.5])),
@@ -129,7 +134,7 @@ def test_greedy_index_breaks_ties_uniformly(jit):
 def test_epsilon_greedy_invariants(q, eps, data):
     mask = data.draw(hnp.arrays(bool, q.shape))
     mask[data.draw(st.integers(0, len(q) - 1))] = True  # at least one allowed
-    p = np.exp(np.asarray(jax.nn.log_softmax(epsilon_greedy_logits(q, eps, mask)),
+    p = np.exp(np.asarray(jax.nn.log_softmax(_epsilon_greedy_logits(q, eps, mask)),
                           np.float64))
     assert abs(p.sum() - 1.0) < 1e-5
     assert (p[~mask] == 0).all()
@@ -148,7 +153,7 @@ def test_epsilon_greedy_invariants(q, eps, data):
 def test_boltzmann_invariants(q, temperature, data):
     mask = data.draw(hnp.arrays(bool, q.shape))
     mask[data.draw(st.integers(0, len(q) - 1))] = True
-    p = np.exp(np.asarray(jax.nn.log_softmax(boltzmann_logits(q, temperature, mask)),
+    p = np.exp(np.asarray(jax.nn.log_softmax(_boltzmann_logits(q, temperature, mask)),
                           np.float64))
     assert abs(p.sum() - 1.0) < 1e-5
     assert (p[~mask] == 0).all()
