@@ -2,10 +2,12 @@
 import hashlib
 import os
 import pickle
+import stat
 import struct
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from pathlib import Path
 from typing import NamedTuple
 
@@ -332,6 +334,55 @@ def test_huge_declared_length_is_rejected_without_allocating(tmp_path, small_fil
         load(path, skeleton, static={"n_actions": 2})
 
 
+def test_a_huge_sparse_file_is_refused_before_its_payload_is_read(tmp_path, small_file):
+    """A 1 GiB file (4 KiB on disk) whose head is a valid file's and whose declared payload
+    fills it: refused from the head and the skeleton, without reading or hashing the payload."""
+    data, skeleton = small_file
+    (description_size,) = struct.unpack_from("<Q", data, 37)
+    size = 1 << 30
+    path = tmp_path / "sparse.cxl"
+    path.write_bytes(data[:HEAD + description_size]
+                     + struct.pack("<Q", size - 85 - description_size))
+    os.truncate(path, size)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"payload holds \d+ bytes, the skeleton's "
+                                             r"leaves need 41"):
+            load(path, skeleton, static={"n_actions": 2})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated to refuse the file"
+
+
+def test_another_skeleton_is_refused_without_reading_the_payload(tmp_path, monkeypatch):
+    path = save(tmp_path / "q", {"w": jnp.zeros(1000)})
+    reads = []
+    monkeypatch.setattr(_file, "_read_leaves", lambda *args: reads.append(args))
+    with pytest.raises(ValueError, match=r"leaf \['w'\]: saved \(1000,\) float32"):
+        load(path, {"w": jnp.zeros(999)})
+    assert reads == []
+
+
+def _file_with_description(description: bytes) -> bytes:
+    """A file whose fingerprint is that of ``description`` and whose payload is empty."""
+    body = (hashlib.sha256(description).digest() + b"CXLK\x01"
+            + struct.pack("<Q", len(description)) + description + struct.pack("<Q", 0))
+    return body + hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("depth", [990, 5000, 100_000])
+def test_a_deeply_nested_description_is_refused_with_a_value_error(tmp_path, depth):
+    nested = b'{"leaves":[],"static":' + b'{"a":' * depth + b"1" + b"}" * depth \
+        + b',"structure":"*"}'
+    (tmp_path / "deep.cxl").write_bytes(_file_with_description(nested))
+    with pytest.raises(ValueError, match="saved from a different structure"):
+        load(tmp_path / "deep", {"w": jnp.zeros(2)})
+    (tmp_path / "deep.cxl").write_bytes(_file_with_description(b"[" * depth + b"]" * depth))
+    with pytest.raises(ValueError, match="not one this version of coaxlike can read"):
+        load(tmp_path / "deep", {"w": jnp.zeros(2)})
+
+
 def test_file_saved_with_another_static_is_rejected(tmp_path):
     path = save(tmp_path / "q", {"w": jnp.zeros(2)}, static={"class": "coaxlike.Q"})
     with pytest.raises(ValueError, match=r"static\['class'\]: saved 'coaxlike.Q', skeleton 'x.V'"):
@@ -435,8 +486,32 @@ def test_save_overwrites_and_respects_the_umask(tmp_path):
     assert (tmp_path / "m.cxl").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
+def test_saving_over_a_file_keeps_its_permissions(tmp_path, mode):
+    path = save(tmp_path / "m", {"a": jnp.zeros(2)})
+    os.chmod(path, mode)
+    save(tmp_path / "m", {"a": jnp.ones(2)})
+    assert stat.S_IMODE(os.stat(path).st_mode) == mode
+    np.testing.assert_array_equal(load(path, {"a": jnp.zeros(2)})["a"], [1.0, 1.0])
+
+
 # ---------------------------------------------------------------------------------------------
 # File names.
+
+@pytest.mark.parametrize("ending", [os.sep, os.sep + os.sep])
+def test_a_directory_path_is_refused_before_anything_is_written(tmp_path, ending):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for suffix in (".cxl", None):
+        with pytest.raises(ValueError, match="path must name a file, got .*names a directory"):
+            save(str(runs) + ending, {"a": 1.0}, suffix=suffix)
+        with pytest.raises(ValueError, match="path must name a file"):
+            load(str(runs) + ending, {"a": 1.0}, suffix=suffix)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        save(runs, {"a": 1.0}, suffix=None)
+    assert os.listdir(runs) == [] and os.listdir(tmp_path) == ["runs"]
+
 
 @pytest.mark.parametrize("given, suffix, written", [
     ("model", ".cxl", "model.cxl"),

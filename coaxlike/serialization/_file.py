@@ -15,10 +15,10 @@ Layout (integers unsigned little-endian; ``D`` and ``P`` as declared in the file
 A file is exactly ``85 + D + P`` bytes long. The full specification, with the reasons behind
 the choices, is ``doc/serialization.rst`` (the "Saving and loading" page).
 
-Reading trusts nothing in the file until it is checked: declared lengths are compared with the
-real file size before anything of that length is read, the checksum is verified before the
-description is parsed, and the fingerprint is compared with the skeleton's before any array is
-made. No pickle, nothing that runs code: a leaf is only ever decoded with
+Reading trusts nothing in the file until it is checked: the fingerprint is compared with the
+skeleton's right after the 45-byte head, declared lengths are compared with the real file size
+and with what the skeleton needs before anything of that length is read, only the bytes the
+skeleton needs are read, and the checksum is verified before any array is returned. No pickle, nothing that runs code: a leaf is only ever decoded with
 :func:`numpy.frombuffer` as the dtype the skeleton dictates.
 """
 import contextlib
@@ -46,6 +46,7 @@ _LENGTH = struct.Struct("<Q")                       # D and P
 _HEAD = _DIGEST + len(MAGIC) + 1 + _LENGTH.size      # fingerprint, magic, version, D: 45 bytes
 _MIN_SIZE = _HEAD + _LENGTH.size + _DIGEST           # a file with D = P = 0: 85 bytes
 _TEMP_ATTEMPTS = 100
+_EXPLAIN_LIMIT = 1 << 24    # a longer saved description is not read to explain a mismatch
 
 
 def resolve_path(path: str | os.PathLike, suffix: str | None) -> str:
@@ -55,6 +56,9 @@ def resolve_path(path: str | os.PathLike, suffix: str | None) -> str:
         raise TypeError(f"path must be a str or os.PathLike[str], got {path!r}")
     if suffix is not None and not isinstance(suffix, str):
         raise TypeError(f"suffix must be a str or None, got {suffix!r}")
+    if not os.path.basename(path):   # "runs/" would silently become the hidden "runs/.cxl"
+        raise ValueError(f"path must name a file, got {path!r}, which names a directory "
+                         "(ends with a path separator or is empty)")
     return path + suffix if suffix and not path.endswith(suffix) else path
 
 
@@ -86,23 +90,6 @@ def _to_host(spec: LeafSpec, leaf: Any) -> np.ndarray:
 
 def _leaf_bytes(array: np.ndarray) -> bytes:
     return array.tobytes(order="C")
-
-
-def _decode(payload: bytes, skeleton: Described) -> list[np.ndarray]:
-    """Cut the payload into host arrays laid out as the skeleton's leaves are stored."""
-    layouts = [_stored_layout(spec, leaf) for spec, leaf in zip(skeleton.specs, skeleton.leaves)]
-    sizes = [math.prod(shape) * dtype.itemsize for dtype, shape in layouts]
-    if sum(sizes) != len(payload):
-        raise ValueError(f"the payload holds {len(payload)} bytes, the skeleton's leaves need "
-                         f"{sum(sizes)}")
-    arrays, offset = [], 0
-    for spec, (dtype, shape), size in zip(skeleton.specs, layouts, sizes):
-        array = np.frombuffer(payload, _little_endian(dtype), math.prod(shape), offset)
-        if dtype == np.bool_ and np.any(array.view(np.uint8) > 1):
-            raise ValueError(f"leaf {spec.path}: boolean bytes other than 0 and 1")
-        arrays.append(array.reshape(shape).copy())     # aligned, writable, owns its memory
-        offset += size
-    return arrays
 
 
 def _restore(spec: LeafSpec, like: Any, array: np.ndarray) -> Any:
@@ -151,11 +138,21 @@ def _fsync_directory(directory: str) -> None:
 def write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Run ``write`` on a temporary file beside ``path``, sync it and rename it onto ``path``.
 
-    On any exception the temporary file is removed and whatever was at ``path`` is untouched.
+    The new file keeps the permission bits of the file it replaces (a ``chmod 600``
+    checkpoint stays private); a new file gets them from the umask. On any exception the
+    temporary file is removed and whatever was at ``path`` is untouched.
     """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path {path!r} is a directory; pass a file name in it")
     directory, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
     fd, temp = _create_temp(directory, name)
     try:
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)     # before any byte is written
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -245,20 +242,61 @@ def _read_exact(f: BinaryIO, n: int, path: str) -> bytes:
     return data
 
 
-def read_verified(path: str) -> tuple[bytes, str, bytes]:
-    """Read a file and check its framing and checksum.
+def _refuse_other_skeleton(f: BinaryIO, path: str, stored_fingerprint: bytes,
+                           description_size: int, skeleton: Described) -> ValueError:
+    """The error for a file whose fingerprint is not the skeleton's, naming what differs."""
+    if description_size > _EXPLAIN_LIMIT:
+        return ValueError(f"{path!r} was saved from a different structure than the skeleton "
+                          f"(its {description_size}-byte description is not read to name the "
+                          "differences)")
+    description = _read_exact(f, description_size, path)
+    if hashlib.sha256(description).digest() != stored_fingerprint:
+        return ValueError(f"{path!r} is corrupted: its fingerprint is not that of its "
+                          "description")
+    try:
+        lines = explain_mismatch(description.decode("utf-8"), skeleton.text)
+    except UnicodeDecodeError:
+        return ValueError(f"{path!r} is corrupted: its description is not UTF-8")
+    return ValueError(f"{path!r} was saved from a different structure than the skeleton:\n  "
+                      + "\n  ".join(lines))
+
+
+def _read_leaves(f: BinaryIO, path: str, layouts: list[tuple[np.dtype, tuple[int, ...]]],
+                 checksum: Any) -> list[np.ndarray]:
+    """Read each leaf's bytes straight into a new array, feeding the checksum."""
+    arrays = []
+    for dtype, shape in layouts:
+        buffer = np.empty(math.prod(shape) * dtype.itemsize, np.uint8)   # aligned, writable
+        if f.readinto(memoryview(buffer)) != buffer.size:
+            raise ValueError(f"{path!r} is truncated: it ended inside the payload")
+        checksum.update(buffer)
+        arrays.append(buffer.view(_little_endian(dtype)).reshape(shape))
+    return arrays
+
+
+def read_checked(path: str, skeleton: Described) -> list[np.ndarray]:
+    """Read a file saved from ``skeleton``: check it, then return its leaves as host arrays.
+
+    Checks, in the order of the "Reading" section of ``doc/serialization.rst``: a regular file
+    of at least 85 bytes, magic, version, ``D`` within the file, the fingerprint against the
+    skeleton's (before the description or payload is read), ``D`` and ``P`` against the file
+    size and against what the skeleton needs, the description, the checksum, boolean bytes.
+    Only the head, the description and the skeleton's leaves are ever read, so a file of any
+    declared or real size costs at most what the skeleton itself needs.
 
     Returns:
-        ``(fingerprint, description, payload)``; the fingerprint is known to be the SHA-256 of
-        the description.
+        one little-endian host array per leaf, laid out as the skeleton's leaf is stored.
 
     Raises:
         ValueError: the file is not a regular file, is empty, truncated, corrupted, not a
-            coaxlike file, or of an unknown format version.
+            coaxlike file, of an unknown format version, or saved from another skeleton.
         OSError: the file cannot be opened or read.
     """
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise ValueError(f"{path!r} is not a regular file")
+    expected = skeleton.text.encode("utf-8")
+    layouts = [_stored_layout(spec, leaf) for spec, leaf in zip(skeleton.specs, skeleton.leaves)]
+    payload_size = sum(math.prod(shape) * dtype.itemsize for dtype, shape in layouts)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
@@ -278,39 +316,52 @@ def read_verified(path: str) -> tuple[bytes, str, bytes]:
         if description_size > size - _MIN_SIZE:
             raise ValueError(f"{path!r} is truncated or corrupted: it declares a "
                              f"{description_size}-byte description but has {size} bytes")
+        if stored_fingerprint != hashlib.sha256(expected).digest():
+            raise _refuse_other_skeleton(f, path, stored_fingerprint, description_size,
+                                         skeleton)
+        if description_size != len(expected):
+            raise ValueError(f"{path!r} is corrupted: it declares a {description_size}-byte "
+                             f"description, its fingerprint stands for {len(expected)} bytes")
         description = _read_exact(f, description_size, path)
+        if description != expected:
+            raise ValueError(f"{path!r} is corrupted: its fingerprint is not that of its "
+                             "description")
         payload_size_bytes = _read_exact(f, _LENGTH.size, path)
-        (payload_size,) = _LENGTH.unpack(payload_size_bytes)
-        if _MIN_SIZE + description_size + payload_size != size:
+        (declared,) = _LENGTH.unpack(payload_size_bytes)
+        if _MIN_SIZE + description_size + declared != size:
             raise ValueError(f"{path!r} is truncated or corrupted: its header declares "
-                             f"{_MIN_SIZE + description_size + payload_size} bytes, the file "
+                             f"{_MIN_SIZE + description_size + declared} bytes, the file "
                              f"has {size}")
-        payload = _read_exact(f, payload_size, path)
+        if declared != payload_size:
+            raise ValueError(f"{path!r} is corrupted: the payload holds {declared} bytes, the "
+                             f"skeleton's leaves need {payload_size}")
+        checksum = hashlib.sha256(head)
+        checksum.update(description)
+        checksum.update(payload_size_bytes)
+        arrays = _read_leaves(f, path, layouts, checksum)
         stored_checksum = _read_exact(f, _DIGEST, path)
         if f.read(1):
             raise ValueError(f"{path!r} grew while it was being read")
-    checksum = hashlib.sha256(head)
-    for part in (description, payload_size_bytes, payload):
-        checksum.update(part)
     if checksum.digest() != stored_checksum:
         raise ValueError(f"{path!r} is corrupted: its SHA-256 checksum does not match")
-    if hashlib.sha256(description).digest() != stored_fingerprint:
-        raise ValueError(f"{path!r} is corrupted: its fingerprint is not that of its description")
-    try:
-        return stored_fingerprint, description.decode("utf-8"), payload
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path!r} is corrupted: its description is not UTF-8") from error
+    for spec, (dtype, _), array in zip(skeleton.specs, layouts, arrays):
+        if dtype == np.bool_ and np.any(array.view(np.uint8) > 1):
+            raise ValueError(f"{path!r} is corrupted: leaf {spec.path}: boolean bytes other "
+                             "than 0 and 1")
+    return arrays
 
 
 def load(path: str | os.PathLike, like: Any, *, static: dict[str, Any] | None = None,
          suffix: str | None = ".cxl") -> Any:
     """Load a pytree saved by :func:`save`, after checking it fits the skeleton ``like``.
 
-    The fingerprint of ``like`` (with ``static``) is recomputed and compared with the file's; on
-    a mismatch the saved description is compared with the skeleton's to name what differs. Only
-    ``like``'s structure, shapes and dtypes are used, never its values. The file is verified in
-    full (framing, lengths against the real file size, checksum, fingerprint) before any array
-    is created, so a failed load returns nothing partial.
+    The fingerprint of ``like`` (with ``static``) is recomputed and compared with the file's
+    right after its 45-byte head; on a mismatch the saved description is compared with the
+    skeleton's to name what differs. Only ``like``'s structure, shapes and dtypes are used,
+    never its values. Declared lengths are compared with the real file size and with what the
+    skeleton needs before anything of that length is read, and only the bytes the skeleton
+    needs are read (a huge or sparse file costs no memory); the checksum is verified before any
+    JAX array is created, so a failed load returns nothing partial.
 
     Args:
         path: the file. ``suffix`` is appended unless ``path`` already ends with it.
@@ -348,15 +399,7 @@ def load(path: str | os.PathLike, like: Any, *, static: dict[str, Any] | None = 
     """
     path = resolve_path(path, suffix)
     skeleton = described(like, static)
-    stored_fingerprint, description, payload = read_verified(path)
-    if stored_fingerprint != hashlib.sha256(skeleton.text.encode("utf-8")).digest():
-        lines = explain_mismatch(description, skeleton.text)
-        raise ValueError(f"{path!r} was saved from a different structure than the skeleton:\n  "
-                         + "\n  ".join(lines))
-    try:
-        arrays = _decode(payload, skeleton)
-    except ValueError as error:
-        raise ValueError(f"{path!r} is corrupted: {error}") from error
+    arrays = read_checked(path, skeleton)
     leaves = [_restore(spec, like_leaf, array)
               for spec, like_leaf, array in zip(skeleton.specs, skeleton.leaves, arrays)]
     return jax.tree_util.tree_unflatten(skeleton.treedef, leaves)

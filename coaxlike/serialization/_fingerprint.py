@@ -304,12 +304,16 @@ def explain_mismatch(saved_text: str, skeleton_text: str) -> list[str]:
     static line ``static['n_actions']: saved 2, skeleton 3``. The container structure is named
     only when neither static values nor leaves explain the difference.
     """
+    unreadable = ["the saved description is not one this version of coaxlike can read"]
     try:
         saved_static, saved_structure, saved_leaves = _parse(saved_text)
-    except ValueError:          # json.JSONDecodeError is a ValueError
-        return ["the saved description is not one this version of coaxlike can read"]
+    except (ValueError, RecursionError):    # JSONDecodeError is a ValueError; RecursionError:
+        return unreadable                   # a crafted text nested ~1000 levels deep
     skeleton_static, skeleton_structure, skeleton_leaves = _parse(skeleton_text)
-    lines = _static_differences(saved_static, skeleton_static, "static")
+    try:
+        lines = _static_differences(saved_static, skeleton_static, "static")
+    except RecursionError:                  # nested just below the parser's limit
+        return unreadable
     saved_by_path = {spec.path: spec for spec in saved_leaves}
     skeleton_by_path = {spec.path: spec for spec in skeleton_leaves}
     for path in [*saved_by_path, *(p for p in skeleton_by_path if p not in saved_by_path)]:
