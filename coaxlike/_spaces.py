@@ -20,6 +20,26 @@ import numpy as np
 
 __all__ = []  # private module
 
+_TRACED = (
+    "{name} is a JAX tracer: calling a Q or a policy object (q(s), pi(s), pi.mode(s), "
+    "pi.log_proba(s, a), ...) is a stateful host-side step (it checks inputs on the host and "
+    "advances a PRNG key) that jax.jit, jax.vmap, jax.grad and lax.scan cannot trace. Inside "
+    "traced code use the pure functions instead: pi.sample_func, pi.mode_func, "
+    "pi.logits_func, pi.log_proba_func with pi.params (or pi.params_func) and "
+    "q.function_state, or q.function_type1 / q.function_type2 with q.params.")
+
+
+def refuse_tracers(x, name):
+    """Return ``x``; raise ``TypeError`` pointing to the pure functions if it is a tracer."""
+    if isinstance(x, jax.core.Tracer):
+        raise TypeError(_TRACED.format(name=name))
+    return x
+
+
+def batch_size(S):
+    """The leading dimension of a checked batch of observations (any pytree of arrays)."""
+    return (S if isinstance(S, np.ndarray) else jax.tree_util.tree_leaves(S)[0]).shape[0]
+
 
 def env_spaces(env):
     """Return ``(observation_space, action_space, batched)`` for an env or vector env."""
@@ -109,8 +129,10 @@ def make_checker(space, batched, name="s"):
         shape, ndim = tuple(space.shape), len(space.shape) + int(batched)
 
         def check_box(x):
-            x = np.asarray(x)
+            x = np.asarray(refuse_tracers(x, name))
             if x.ndim != ndim or x.shape[int(batched):] != shape or x.dtype.kind not in "fiub":
+                if not batched and x.shape[1:] == shape and x.dtype.kind in "fiub":
+                    raise ValueError(_single_env_batch(name, x.shape, space))
                 raise ValueError(
                     f"{name} must be a numeric array of shape {lead}{_shape_str(shape)}) for "
                     f"{space!r}, got {x.dtype} array of shape {x.shape}")
@@ -132,12 +154,14 @@ def make_checker(space, batched, name="s"):
             if not batched and isinstance(x, numbers.Integral) and not isinstance(x, bool):
                 x = np.asarray(x, np.int64)
             else:
-                x = np.asarray(x)
+                x = np.asarray(refuse_tracers(x, name))
             if x.dtype.kind not in "iub" and not (
                     x.dtype.kind == "f" and np.all(np.mod(x, 1) == 0)):
                 raise ValueError(f"{name} must hold integers for {space!r}, got {x.dtype} "
                                  f"values {x!r}")
             if x.shape[int(batched):] != shape or x.ndim != len(shape) + int(batched):
+                if not batched and x.shape[1:] == shape:
+                    raise ValueError(_single_env_batch(name, x.shape, space))
                 raise ValueError(f"{name} must have shape {lead}{_shape_str(shape)}) for "
                                  f"{space!r}, got shape {x.shape}")
             if np.any(x < low) or np.any(x > high):
@@ -171,6 +195,14 @@ def make_checker(space, batched, name="s"):
     def check_any(x):  # custom spaces: the user's preprocessor decides
         return x
     return check_any
+
+
+def _single_env_batch(name, got, space):
+    return (f"{name} must be one observation of {space!r}, got a batch of shape {got}: this "
+            "Q was built on a single env. To act on batches, build the Q on a vector env "
+            "(e.g. gymnasium.make_vec(...) or gymnasium.vector.SyncVectorEnv), or on any "
+            "object with single_observation_space and single_action_space; or call the pure "
+            "functions (pi.sample_func, pi.mode_func, q.function_type2) on the batch")
 
 
 def _shape_str(shape):

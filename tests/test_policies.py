@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import coaxlike
 from ._stats import assert_frequencies, count_compiles
-from .conftest import FakeEnv, mlp_type2
+from .conftest import FakeEnv, mlp_type2, same_arrays
 
 
 def identity_q(n=4, start=0, vector=False, type1=False, seed=0):
@@ -200,7 +200,7 @@ def test_params_setter_checks_and_shares_q(cartpole):
     bad_shape = dict(pi.params, epsilon=jnp.zeros(2))
     with pytest.raises(ValueError, match=r"params\['epsilon'\]"):
         pi.params = bad_shape
-    assert q.params is old_q and pi.epsilon == 0.0
+    assert same_arrays(q.params, old_q) and pi.epsilon == 0.0
     # an update through one policy is seen by the other immediately
     new = dict(pi.params, q=jax.tree_util.tree_map(lambda x: -x, q.params))
     pi.params = new
@@ -290,9 +290,18 @@ def test_params_func_checks_python_numbers_and_rank():
         pi.params_func(pi.q.params, 1.5)
     with pytest.raises(ValueError, match="temperature must"):
         pb.params_func(pb.q.params, 0.0)
-    with pytest.raises(AssertionError, match="rank"):  # chex, at trace time
+    # a wrong rank names the argument, eagerly and at trace time alike
+    with pytest.raises(ValueError, match=r"epsilon must be a 0-d array, got shape \(2,\)"):
         pi.params_func(pi.q.params, jnp.zeros(2))
-    assert pi.epsilon == pytest.approx(0.1)  # the shell is untouched
+    with pytest.raises(ValueError, match=r"temperature must be a 0-d array, got shape \(1,\)"):
+        jax.jit(pb.params_func)(pb.q.params, jnp.ones(1))
+    with pytest.raises(ValueError, match=r"epsilon must be a float in \[0, 1\], got array of "
+                                         r"shape \(2,\)"):
+        pi.params_func(pi.q.params, np.zeros(2))
+    for bad in ("0.5", True):
+        with pytest.raises(ValueError, match="epsilon must be a float"):
+            pi.params_func(pi.q.params, bad)
+    assert pi.epsilon == 0.1  # the shell is untouched
 
 
 def test_dist_object_matches_dist_params():
@@ -339,3 +348,113 @@ def test_greedy_fast_path_finds_unique_maxima_and_flags_the_rest(q, data):
         q16 = q.astype(np.float16)
     np.testing.assert_array_equal(unique_argmax(jnp.asarray(q16), mask),
                                   _unique_argmax_reference(q16, mask))
+
+
+# --- hardening (issue 10): state unchanged on error, clear errors, pickling, reprs ----------
+
+BAD_ROW = np.array([1.0, np.nan, 0.0, 0.0], np.float32)
+
+
+@pytest.mark.parametrize("make", [lambda q: coaxlike.EpsilonGreedy(q, 0.5, random_seed=3),
+                                  lambda q: coaxlike.BoltzmannPolicy(q, 1.0, random_seed=3)],
+                         ids=["EpsilonGreedy", "BoltzmannPolicy"])
+def test_a_call_that_raises_leaves_the_key_and_the_action_stream_unchanged(make):
+    q, qv = identity_q(), identity_q(vector=True)
+    pi, reference = make(q), make(q)
+    key = np.asarray(jax.random.key_data(pi._key))
+    for call in (lambda: pi(BAD_ROW), lambda: pi(BAD_ROW, return_logp=True),
+                 lambda: pi.mode(BAD_ROW)):      # mode: the tie-breaking draw raises
+        with pytest.raises(ValueError, match="must be finite"):
+            call()
+    np.testing.assert_array_equal(jax.random.key_data(pi._key), key)
+    assert [pi(S_TIE) for _ in range(20)] == [reference(S_TIE) for _ in range(20)]
+    # batched: one bad row refuses the whole call and keeps the key too
+    piv, reference = make(qv), make(qv)
+    S = np.stack([S_TIE, BAD_ROW, S_TIE])
+    for call in (lambda: piv(S), lambda: piv.mode(S)):
+        with pytest.raises(ValueError, match=r"rows \[1\]"):
+            call()
+    np.testing.assert_array_equal(piv(S[[0, 2]]), reference(S[[0, 2]]))
+
+
+def test_hyperparameters_refuse_strings_bools_and_values_float32_cannot_hold():
+    q = identity_q()
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.1), coaxlike.BoltzmannPolicy(q, 1.0)
+    for bad in ("0.5", b"0.5", True, np.bool_(False), 0.5 + 0j, [0.5]):
+        with pytest.raises(ValueError, match="epsilon must be a float in"):
+            pi.epsilon = bad
+        with pytest.raises(ValueError, match="epsilon must be a float in"):
+            coaxlike.EpsilonGreedy(q, bad)
+        with pytest.raises(ValueError, match="temperature must be a positive float"):
+            pb.temperature = bad
+    # float32 would store 1e-46 and 1e-39 as 0 or a subnormal, 1e39 as inf
+    for bad in (1e-46, 1e-39, 1e39, 3.5e38):
+        with pytest.raises(ValueError, match="temperature must lie in the float32 range"):
+            pb.temperature = bad
+        with pytest.raises(ValueError, match="temperature must lie in the float32 range"):
+            coaxlike.BoltzmannPolicy(q, bad)
+    assert pi.epsilon == 0.1 and pb.temperature == 1.0
+    # the edges of the range, NumPy and 0-d JAX numbers are fine
+    pb.temperature = 2e-38
+    assert pb.temperature == 2e-38
+    pb.temperature, pi.epsilon = 3e38, jnp.float32(0.25)
+    assert pb.temperature == 3e38 and pi.epsilon == 0.25
+    pi.epsilon = np.float64(1)
+    assert pi.epsilon == 1.0
+
+
+def test_reprs_and_hyperparameters_read_back_without_float32_noise():
+    q = identity_q()
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.05), coaxlike.BoltzmannPolicy(q, 0.1)
+    assert repr(pi).startswith("EpsilonGreedy(epsilon=0.05, q=Q(")
+    assert repr(pb).startswith("BoltzmannPolicy(temperature=0.1, q=Q(")
+    assert pi.epsilon == 0.05 and pb.temperature == 0.1
+    pi.epsilon = 1 / 3   # float32 keeps 7 digits: the read-back is the float32's shortest form
+    assert pi.epsilon == 0.33333334 and np.float32(pi.epsilon) == pi.params["epsilon"]
+
+
+def test_batched_masks_and_actions_must_match_the_batch():
+    pi = coaxlike.EpsilonGreedy(identity_q(vector=True), 0.5)
+    S = np.tile(S_TIE, (3, 1))
+    calls = (lambda m: pi(S, action_mask=m), lambda m: pi.mode(S, action_mask=m),
+             lambda m: pi.dist_params(S, action_mask=m),
+             lambda m: pi.log_proba(S, np.array([0, 1, 2]), action_mask=m))
+    for mask in (np.ones((2, 4), bool), np.ones((4, 4), bool),
+                 np.array([[True, False, True, True]])):   # (1, n) is not broadcast
+        for call in calls:
+            with pytest.raises(ValueError, match=r"action_mask must have one row per "
+                                                 r"observation, shape \(3, 4\)"):
+                call(mask)
+    for a in (np.array([0, 1]), np.array([0, 1, 2, 3])):
+        with pytest.raises(ValueError, match=r"a must have one action per observation, "
+                                             r"shape \(3,\)"):
+            pi.log_proba(S, a)
+    # a batch of one takes a (1, n) mask
+    assert pi(S[:1], action_mask=np.array([[False, False, True, False]])).tolist() == [2]
+
+
+def test_tracing_the_stateful_calls_points_to_the_pure_functions():
+    pi, qb = coaxlike.EpsilonGreedy(identity_q(), 0.1), identity_q(vector=True)
+    s, S = jnp.asarray(S_TIE), jnp.tile(jnp.asarray(S_TIE), (2, 1))
+    for traced, x in ((jax.jit(pi), s), (jax.jit(pi.mode), s), (jax.vmap(pi.mode), S),
+                      (jax.jit(pi.dist_params), s), (jax.jit(lambda s: pi.log_proba(s, 1)), s),
+                      (jax.jit(pi.q), s), (jax.jit(qb), S)):
+        with pytest.raises(TypeError, match=r"s is a JAX tracer.*pure functions.*"
+                                            r"pi.sample_func, pi.mode_func"):
+            traced(x)
+    with pytest.raises(TypeError, match="action_mask is a JAX tracer"):
+        jax.vmap(lambda m: pi.mode(S_TIE, action_mask=m))(jnp.ones((2, 4), bool))
+    with pytest.raises(TypeError, match="a is a JAX tracer"):
+        jax.jit(lambda a: pi.log_proba(S_TIE, a))(1)
+
+
+def test_a_single_env_q_given_a_batch_says_how_to_get_a_batched_one():
+    pi = coaxlike.EpsilonGreedy(identity_q(), 0.1)
+    for call in (pi, pi.mode, pi.q):
+        with pytest.raises(ValueError, match=r"got a batch of shape \(3, 4\): this Q was "
+                                             r"built on a single env.*vector env"):
+            call(np.tile(S_TIE, (3, 1)))
+    q = coaxlike.Q(mlp_type2(2), FakeEnv(gym.spaces.Discrete(5), gym.spaces.Discrete(2)),
+                   random_seed=0)
+    with pytest.raises(ValueError, match=r"batch of shape \(2,\).*single env"):
+        q(np.array([1, 2]))

@@ -7,9 +7,7 @@ temperature) is an array leaf of ``params``, so changing it never recompiles any
 """
 import functools
 import math
-import numbers
 
-import chex
 import distrax
 import gymnasium as gym
 import jax
@@ -17,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._q import Q
+from .._spaces import batch_size, refuse_tracers
 from .._tree_check import check_same_tree
 from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _logits, _mode,
                     _mode_index, _mode_step, _on_raw, _sample, _sample_index, _sample_step)
@@ -54,6 +53,9 @@ class ValuePolicy:
     _hp_name = None
     _builder = None
     _seed_salt = 0
+    # built from q by _build(): not pickled, rebuilt on unpickling
+    _DERIVED = ("logits_func", "sample_func", "mode_func", "log_proba_func", "_sample_jit",
+                "_mode_jit", "_greedy_jit", "_logits_jit", "_log_proba_jit")
 
     def __init__(self, q, hyperparameter, *, random_seed=None):
         if type(self) is ValuePolicy:
@@ -69,8 +71,11 @@ class ValuePolicy:
             random_seed = q.random_seed  # always set: Q draws one when given None
         self.random_seed = int(random_seed)
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
+        self._build()
 
-        builder = type(self)._builder
+    def _build(self):
+        """Bind the pure functions to ``q`` and build the compiled programs."""
+        q, builder = self.q, type(self)._builder
         start, prep, batched = q.action_start, q.observation_preprocessor, q.batched
         self.logits_func = functools.partial(_logits, q.function_type2, builder, self._hp_name)
         sample_index = functools.partial(_sample_index, self.logits_func)
@@ -88,16 +93,30 @@ class ValuePolicy:
         self._logits_jit = _on_raw(self.logits_func, prep, batched, draws=False)
         self._log_proba_jit = _on_raw(log_proba_index, prep, batched, draws=False)
 
+    # --- pickling: the compiled programs are rebuilt, not pickled --------------------------
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._build()
+
     # --- params ----------------------------------------------------------------------------
 
     @property
     def params(self):
-        """``{hyperparameter_name: float32 scalar, 'q': q.params}``.
+        """``{hyperparameter_name: float32 scalar, 'q': q.params}``, a new dict on every read.
 
+        Editing the returned dict changes nothing: assign a whole tree to ``params`` instead.
         The setter checks tree structure, leaf shapes and dtypes and the hyperparameter's
         range before changing anything; it sets ``q.params`` too (the Q-function is shared).
         """
         return {self._hp_name: self._hp, "q": self.q.params}
+
+    def _current_params(self):
+        # the hot path: the live trees, not the copies that q.params hands out
+        return {self._hp_name: self._hp, "q": self.q._params}
 
     @params.setter
     def params(self, new_params):
@@ -124,7 +143,8 @@ class ValuePolicy:
             :attr:`params`.
 
         Raises:
-            ValueError: a Python-number hyperparameter outside its range.
+            ValueError: a hyperparameter that is not 0-d, or a Python or NumPy number outside
+                its range (JAX arrays, traced or not, are not range-checked).
 
         Examples:
             >>> import gymnasium as gym, haiku as hk, jax, jax.numpy as jnp
@@ -133,28 +153,29 @@ class ValuePolicy:
             >>> q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), env, random_seed=0)
             >>> pi = coaxlike.EpsilonGreedy(q, epsilon=0.1)
             >>> params = pi.params_func(q.params, jnp.float32(0.3))
-            >>> params["epsilon"], params["q"] is q.params
-            (Array(0.3, dtype=float32), True)
+            >>> params["epsilon"]
+            Array(0.3, dtype=float32)
             >>> A, logP = jax.jit(pi.sample_func)(params, q.function_state,
             ...                                   jax.random.key(0), jnp.zeros((5, 4)))
             >>> A.shape, logP.shape
             ((5,), (5,))
         """
-        if isinstance(hyperparameter, numbers.Real):
+        if not isinstance(hyperparameter, jax.Array):   # tracers are jax.Arrays too
             self._check_hp(hyperparameter)
-        hp = jnp.asarray(hyperparameter, jnp.float32)
-        chex.assert_rank(hp, 0)
-        return {self._hp_name: hp, "q": q_params}
+        elif jnp.ndim(hyperparameter) != 0:
+            raise ValueError(f"{self._hp_name} must be a 0-d array, got shape "
+                             f"{jnp.shape(hyperparameter)}")
+        return {self._hp_name: jnp.asarray(hyperparameter, jnp.float32), "q": q_params}
 
     def _set_hp(self, value):
         self._hp = jnp.float32(self._check_hp(value))
 
     # --- host-side checks ------------------------------------------------------------------
 
-    def _check_mask(self, action_mask):
+    def _check_mask(self, action_mask, S):
         if action_mask is None:
             return None
-        m = np.asarray(action_mask)
+        m = np.asarray(refuse_tracers(action_mask, "action_mask"))
         n = self.q.n_actions
         if m.dtype != bool:
             if m.dtype.kind not in "iu" or not np.isin(m, (0, 1)).all():
@@ -165,6 +186,9 @@ class ValuePolicy:
         if m.ndim != ndim or m.shape[-1] != n:
             want = f"(batch, {n})" if self.q.batched else f"({n},)"
             raise ValueError(f"action_mask must have shape {want}, got {m.shape}")
+        if self.q.batched and m.shape[0] != batch_size(S):  # (1, n) is not broadcast either
+            raise ValueError(f"action_mask must have one row per observation, shape "
+                             f"({batch_size(S)}, {n}) for this batch of s, got {m.shape}")
         # one observation: a list scan, not m.any(); a numpy reduction here measured ~5 µs
         # per call under JAX's async CPU dispatch (the call itself costs ~55 µs)
         if not (m.any(axis=-1).all() if self.q.batched else True in m.tolist()):
@@ -174,27 +198,32 @@ class ValuePolicy:
                              "action_mask must allow at least one action, got all False")
         return m
 
-    def _check_action(self, a):
-        A = np.asarray(a)
+    def _check_action(self, a, S):
+        A = np.asarray(refuse_tracers(a, "a"))
         low = self.q.action_start
         if A.dtype.kind not in "iu" or A.ndim != int(self.q.batched) or np.any(A < low) \
                 or np.any(A >= low + self.q.n_actions):
             want = "(batch,) array of" if self.q.batched else "an"
             raise ValueError(f"a must be {want} integer action(s) in [{low}, "
                              f"{low + self.q.n_actions}), got {a!r}")
+        if self.q.batched and A.shape[0] != batch_size(S):
+            raise ValueError(f"a must have one action per observation, shape "
+                             f"({batch_size(S)},) for this batch of s, got {A.shape}")
         return A
 
     def _draw(self, jitted, s, action_mask):
+        """Run a compiled draw; return ``(out, next_key)``. The caller stores the key only
+        once ``out`` has passed its checks, so a call that raises leaves the key as it was."""
         S = self.q._check_s(s)
-        mask = self._check_mask(action_mask)
-        out, self._key = jitted(self.params, self.q.function_state, self._eval_key(),
-                                self._key, S, mask)
-        return out
+        mask = self._check_mask(action_mask, S)
+        return jitted(self._current_params(), self.q._function_state, self._eval_key(),
+                      self._key, S, mask)
 
-    def _evaluate(self, jitted, s, action_mask, *extra):
-        S = self.q._check_s(s)
-        mask = self._check_mask(action_mask)
-        return jitted(self.params, self.q.function_state, self._eval_key(), S, mask, *extra)
+    def _evaluate(self, jitted, S, action_mask, *extra):
+        """Run a compiled evaluation on a checked observation ``S``."""
+        mask = self._check_mask(action_mask, S)
+        return jitted(self._current_params(), self.q._function_state, self._eval_key(), S,
+                      mask, *extra)
 
     def _eval_key(self):
         # a deterministic network needs no key: passing None keeps a key buffer (and its
@@ -244,8 +273,9 @@ class ValuePolicy:
         Raises:
             ValueError: bad observation or mask, or non-finite Q-values.
         """
-        index, logp = self._draw(self._sample_jit, s, action_mask)
+        (index, logp), key = self._draw(self._sample_jit, s, action_mask)
         a = self._actions(index)
+        self._key = key
         if not return_logp:
             return a
         return a, (np.asarray(logp) if self.q.batched else float(logp))
@@ -266,17 +296,24 @@ class ValuePolicy:
             an int (or a read-only ``(B,)`` int32 array) in ``[start, start + n)``.
         """
         q = self.q  # the hot path of greedy evaluation: few Python calls, no reductions
-        index = self._greedy_jit(q._params, q._function_state, self._eval_key(),
-                                 q._check_s(s), self._check_mask(action_mask))
+        S = q._check_s(s)
+        index = self._greedy_jit(q._params, q._function_state, self._eval_key(), S,
+                                 self._check_mask(action_mask, S))
         if q.batched:
             A = np.asarray(index)
             if self._any_marked(A):  # a tie, or non-finite values
-                return self._actions(self._draw(self._mode_jit, s, action_mask))
+                return self._break_ties(s, action_mask)
             return A
         index = int(index)
         if index == _TIE_BREAK:
-            return self._actions(self._draw(self._mode_jit, s, action_mask))
+            return self._break_ties(s, action_mask)
         return index + q.action_start
+
+    def _break_ties(self, s, action_mask):
+        index, key = self._draw(self._mode_jit, s, action_mask)
+        a = self._actions(index)
+        self._key = key
+        return a
 
     def mean(self, s, action_mask=None):
         """For a Discrete action space, the mean is the mode: same as :meth:`mode`."""
@@ -288,7 +325,7 @@ class ValuePolicy:
         Masked actions (and, for epsilon-greedy with epsilon 0, non-greedy ones) have logit
         ``-inf``. Raises ``ValueError`` for non-finite allowed Q-values.
         """
-        logits = np.asarray(self._evaluate(self._logits_jit, s, action_mask))
+        logits = np.asarray(self._evaluate(self._logits_jit, self.q._check_s(s), action_mask))
         if self.q.batched:
             bad = np.isnan(logits).any(axis=-1)
             if bad.any():
@@ -313,8 +350,9 @@ class ValuePolicy:
         Returns:
             a float (or ``(B,)`` array).
         """
-        A = self._check_action(a) - self.q.action_start
-        logp = self._evaluate(self._log_proba_jit, s, action_mask, A)
+        S = self.q._check_s(s)
+        A = self._check_action(a, S) - self.q.action_start
+        logp = self._evaluate(self._log_proba_jit, S, action_mask, A)
         if not self.q.batched:
             logp = float(logp)
             if math.isnan(logp):
@@ -353,7 +391,7 @@ class ValuePolicy:
         return {"hyperparameter": self._hp_name, "q": self.q._serial_static()}
 
     def _serial_tree(self):
-        return {"params": self.params, "function_state": self.q.function_state,
+        return {"params": self._current_params(), "function_state": self.q._function_state,
                 "key": self._key}
 
     def _serial_restore(self, tree):
@@ -363,5 +401,10 @@ class ValuePolicy:
                                 "function_state": tree["function_state"]})
         self._hp, self._key = hp, tree["key"]
 
+    def _hp_value(self):
+        """The hyperparameter as the shortest Python float that rounds to the stored float32
+        (0.05, not 0.05000000074505806)."""
+        return float(str(np.float32(self._hp)))
+
     def __repr__(self):
-        return f"{type(self).__name__}({self._hp_name}={float(self._hp)!r}, q={self.q!r})"
+        return f"{type(self).__name__}({self._hp_name}={self._hp_value()!r}, q={self.q!r})"

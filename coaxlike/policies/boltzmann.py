@@ -1,7 +1,7 @@
 """BoltzmannPolicy: softmax over Q-values divided by a temperature."""
 import functools
 
-from .._checks import check_positive
+from .._checks import check_positive_float32
 from ..distributions import boltzmann_logits
 from ._base import ValuePolicy
 
@@ -21,12 +21,14 @@ class BoltzmannPolicy(ValuePolicy):
 
     Args:
         q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied).
-        temperature: positive finite float.
+        temperature: positive float in the normal float32 range (about 1.2e-38 to 3.4e38:
+            it is stored as float32).
         random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
 
     Raises:
         TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
-        ValueError: ``temperature`` not finite and positive.
+        ValueError: ``temperature`` is not a real number (strings and ``bool`` are refused),
+            not positive, or outside the float32 range.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk
@@ -42,7 +44,7 @@ class BoltzmannPolicy(ValuePolicy):
 
     _hp_name = "temperature"
     _builder = staticmethod(boltzmann_logits)
-    _check_hp = staticmethod(functools.partial(check_positive, name="temperature"))
+    _check_hp = staticmethod(functools.partial(check_positive_float32, name="temperature"))
     _seed_salt = 2
 
     def __init__(self, q, temperature=0.02, *, random_seed=None):
@@ -50,8 +52,9 @@ class BoltzmannPolicy(ValuePolicy):
 
     @property
     def temperature(self):
-        """The softmax temperature (float); the setter validates finite and > 0."""
-        return float(self._hp)
+        """The softmax temperature: the shortest float that rounds to the stored float32
+        (``0.1``, not ``0.10000000149011612``); the setter validates as the constructor."""
+        return self._hp_value()
 
     @temperature.setter
     def temperature(self, value):

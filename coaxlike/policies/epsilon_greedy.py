@@ -31,7 +31,8 @@ class EpsilonGreedy(ValuePolicy):
 
     Raises:
         TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
-        ValueError: ``epsilon`` outside ``[0, 1]`` or not finite.
+        ValueError: ``epsilon`` is not a real number (``"0.5"``, ``b"0.5"`` and ``True`` are
+            refused) or lies outside ``[0, 1]``.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk
@@ -56,8 +57,9 @@ class EpsilonGreedy(ValuePolicy):
 
     @property
     def epsilon(self):
-        """The exploration probability (float); the setter validates ``0 <= epsilon <= 1``."""
-        return float(self._hp)
+        """The exploration probability: the shortest float that rounds to the stored float32
+        (``0.05``, not ``0.05000000074505806``); the setter validates ``0 <= epsilon <= 1``."""
+        return self._hp_value()
 
     @epsilon.setter
     def epsilon(self, value):
