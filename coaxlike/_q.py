@@ -1,5 +1,4 @@
 """Q: a state-action value function around a haiku forward pass."""
-import copy
 import inspect
 import secrets
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_unit
-from ._tree_check import as_checked_tree, check_same_tree
+from ._tree_check import as_checked_tree, check_same_tree, fresh_containers
 
 __all__ = ["Q"]
 
@@ -83,6 +82,10 @@ class Q:
     Observations: with a plain env, ``q(s)`` takes one observation; with a gymnasium vector env
     (it has ``single_observation_space``) every call takes and returns a batch.
 
+    A ``Q`` pickles (standard :mod:`pickle`, hence :mod:`multiprocessing` and Ray) whenever
+    ``func`` and any custom preprocessors do, e.g. module-level functions: params, function
+    state and key are pickled, the haiku transform and compiled programs are rebuilt.
+
     Args:
         func: the forward pass, see above.
         env: anything with gymnasium ``observation_space`` and ``action_space`` (or a vector
@@ -133,8 +136,21 @@ class Q:
                                     or _default_action_preprocessor(self.action_space))
         self.random_seed = (secrets.randbits(31) if random_seed is None
                             else int(random_seed))
+        self._default_preprocessors = (observation_preprocessor is None,
+                                       action_preprocessor is None)
         self._func = func
-        self._transformed = hk.transform_with_state(func)
+        self._build()
+        init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
+        self._params, self._function_state = self._init_and_check(init_key)
+
+    # built by _build() from func, the spaces and the preprocessors: not pickled
+    _DERIVED = ("_transformed", "function", "function_type1", "function_type2", "_check_s",
+                "_values_jit", "_soft_update_jit")
+
+    def _build(self):
+        """The haiku transform, the type-1/type-2 views and the compiled helpers."""
+        discrete = self.n_actions is not None
+        self._transformed = hk.transform_with_state(self._func)
         self.function = self._transformed.apply
         if self.modeltype == 2:
             self.function_type2 = self.function
@@ -144,13 +160,27 @@ class Q:
             self.function_type2 = (
                 _type1_as_type2(self.function, self.n_actions, self.action_start,
                                 self.action_preprocessor) if discrete else None)
-        init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
-        self._params, self._function_state = self._init_and_check(init_key)
         self._check_s = _spaces.make_checker(self.observation_space, self.batched, "s")
         self._values_jit = jax.jit(self._values)
         self._soft_update_jit = jax.jit(
             lambda new, old, tau: jax.tree_util.tree_map(
                 lambda n, o: (tau * n + (1 - tau) * o).astype(o.dtype), new, old))
+
+    def __getstate__(self):
+        drop = set(self._DERIVED)
+        if self._default_preprocessors[0]:  # closures: rebuilt from the space
+            drop.add("observation_preprocessor")
+        if self._default_preprocessors[1]:
+            drop.add("action_preprocessor")
+        return {k: v for k, v in self.__dict__.items() if k not in drop}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._default_preprocessors[0]:
+            self.observation_preprocessor = _spaces.make_preprocessor(self.observation_space)
+        if self._default_preprocessors[1]:
+            self.action_preprocessor = _default_action_preprocessor(self.action_space)
+        self._build()
 
     def _init_and_check(self, key):
         batch = 2
@@ -183,8 +213,13 @@ class Q:
 
     @property
     def params(self):
-        """The haiku parameters (a pytree). The setter checks structure, shapes and dtypes."""
-        return self._params
+        """The haiku parameters (a pytree of JAX arrays).
+
+        Each read returns new containers around the (immutable) arrays: editing them in place
+        changes nothing. Assign a whole tree instead; the setter checks structure, shapes and
+        dtypes before changing anything.
+        """
+        return fresh_containers(self._params)
 
     @params.setter
     def params(self, new_params):
@@ -192,8 +227,9 @@ class Q:
 
     @property
     def function_state(self):
-        """The haiku function state (e.g. BatchNorm statistics); ``{}`` when there is none."""
-        return self._function_state
+        """The haiku function state (e.g. BatchNorm statistics); ``{}`` when there is none.
+        New containers on each read, as :attr:`params`; the setter validates likewise."""
+        return fresh_containers(self._function_state)
 
     @function_state.setter
     def function_state(self, new_state):
@@ -209,7 +245,8 @@ class Q:
         Examples:
             >>> q_targ = q.copy()  # doctest: +SKIP
         """
-        new = copy.copy(self)
+        new = object.__new__(type(self))   # not copy.copy: that would rebuild via pickling
+        new.__dict__.update(self.__dict__)
         new._params = jax.tree_util.tree_map(jnp.array, self._params)
         new._function_state = jax.tree_util.tree_map(jnp.array, self._function_state)
         return new
@@ -252,13 +289,13 @@ class Q:
 
         Returns:
             ``q(s, .)`` as a numpy array ``(n,)`` (``(B, n)`` batched), or ``q(s, a)`` as a
-            float (``(B,)`` array batched).
+            0-d numpy array, as coax returns it (``(B,)`` batched).
         """
         S = self._check_s(s)
         if not self.batched:
             S = jax.tree_util.tree_map(lambda x: np.expand_dims(x, 0), S)
         if a is not None:
-            A = np.asarray(a)
+            A = np.asarray(_spaces.refuse_tracers(a, "a"))
             if A.shape[:1] != (1,) and not self.batched:
                 A = A[None]
             if self.n_actions is not None and not np.isin(
@@ -269,9 +306,7 @@ class Q:
         else:
             A = None
         Q = np.asarray(self._values_jit(self._params, self._function_state, self._key, S, A))
-        if self.batched:
-            return Q
-        return float(Q[0]) if a is not None else Q[0]
+        return Q if self.batched else Q[0, ...]   # one observation: (n,) or 0-d
 
     # --- serialization ---------------------------------------------------------------------
 

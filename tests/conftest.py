@@ -55,6 +55,14 @@ def mlp_type1(hidden=(16,)):
     return func
 
 
+def same_arrays(a, b):
+    """Whether two pytrees have the same structure and the very same leaf objects (a setter
+    that refused a value left the tree as it was)."""
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    return tree_a == tree_b and all(x is y for x, y in zip(leaves_a, leaves_b))
+
+
 class FakeEnv:
     """Anything with gymnasium spaces is an env for coaxlike."""
 

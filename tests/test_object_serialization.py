@@ -1,16 +1,21 @@
 """Round trips of Q and policies through serialize/deserialize (issue 3)."""
+import copy
 import os
+import pickle
 import subprocess
 import sys
+
+import cloudpickle
 
 import gymnasium as gym
 import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import coaxlike
-from .conftest import mlp_type1, mlp_type2
+from .conftest import mlp_type1, mlp_type2, same_arrays
 
 
 def bn_type2(S, is_training):
@@ -57,7 +62,7 @@ def test_mismatches_are_refused_and_leave_objects_unchanged(tmp_path, cartpole):
     with pytest.raises(ValueError, match=r"linear_0.*saved \(4, 16\) float32, skeleton "
                                          r"\(4, 32\) float32"):
         coaxlike.EpsilonGreedy.deserialize(tmp_path / "pi", wide, 0.2)
-    assert wide.params is before
+    assert same_arrays(wide.params, before)
     with pytest.raises(ValueError, match="type"):
         coaxlike.BoltzmannPolicy.deserialize(tmp_path / "pi", coaxlike.Q(
             mlp_type2(2), cartpole, random_seed=0))
@@ -83,3 +88,68 @@ def test_policy_fingerprint_is_stable_across_processes(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()
            for seed in (0, 1)]
     assert len(out[0]) == 64 and out[0] == out[1]
+
+
+# --- pickling (multiprocessing, Ray): rebuilt from the constructor's inputs ----------------
+
+def network(S, is_training):
+    """A module-level forward pass: what standard pickle needs of the user's function."""
+    return hk.nets.MLP([8, 3])(jnp.reshape(S, (S.shape[0], -1)))
+
+
+def network_type1(S, A, is_training):
+    return hk.nets.MLP([8, 1])(jnp.concatenate([S, A], axis=-1))[:, 0]
+
+
+def _discrete_env():
+    """Discrete observations: the default preprocessor is a closure over the space."""
+    return gym.make("FrozenLake-v1")
+
+
+PICKLERS = {"pickle": lambda x: pickle.loads(pickle.dumps(x)),
+            "deepcopy": copy.deepcopy,
+            "cloudpickle": lambda x: cloudpickle.loads(cloudpickle.dumps(x))}
+
+
+@pytest.mark.parametrize("round_trip", PICKLERS.values(), ids=PICKLERS.keys())
+def test_q_and_policies_pickle_and_act_identically(round_trip):
+    env = gym.make("CartPole-v1")
+    env.action_space = gym.spaces.Discrete(3, start=-1)
+    s = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    q = coaxlike.Q(network, env, random_seed=0)
+    q.params = jax.tree_util.tree_map(lambda x: x + 0.25, q.params)
+    pi, pb = coaxlike.EpsilonGreedy(q, 0.3, random_seed=4), coaxlike.BoltzmannPolicy(q, 0.7)
+    [(pi(s), pb(s)) for _ in range(3)]   # advance the keys
+    q2, pi2, pb2 = round_trip((q, pi, pb))
+    assert pi2.q is q2 and pb2.q is q2 and q2 is not q   # sharing survives
+    np.testing.assert_array_equal(q2(s), q(s))
+    assert repr(pi2) == repr(pi) and pb2.temperature == 0.7
+    assert [pi2(s, True) for _ in range(20)] == [pi(s, True) for _ in range(20)]
+    assert [pb2(s) for _ in range(20)] == [pb(s) for _ in range(20)]
+    assert pi2.mode(s) == pi.mode(s)
+    # the copies are independent: an update of one is not seen by the other
+    q2.params = jax.tree_util.tree_map(jnp.zeros_like, q2.params)
+    assert not np.array_equal(q2(s), q(s))
+    # type-1, Discrete observations (a one-hot closure) and a vector env
+    env1 = _discrete_env()
+    q1 = coaxlike.Q(network_type1, env1, random_seed=1)
+    np.testing.assert_array_equal(round_trip(q1)(5), q1(5))
+    vec = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+    pv = coaxlike.EpsilonGreedy(coaxlike.Q(network, FakeVec(vec)), 0.5)
+    S = np.stack([s, -s])
+    np.testing.assert_array_equal(round_trip(pv)(S), pv(S))
+
+
+class FakeVec:
+    """A vector env's spaces with three actions (network outputs three values)."""
+
+    def __init__(self, vec):
+        self.single_observation_space = vec.single_observation_space
+        self.single_action_space = gym.spaces.Discrete(3)
+
+
+def test_pickle_refuses_an_unpicklable_function_by_naming_it(cartpole):
+    q = coaxlike.Q(mlp_type2(2), cartpole, random_seed=0)   # a closure: not picklable
+    with pytest.raises((pickle.PicklingError, AttributeError), match="mlp_type2"):
+        pickle.dumps(q)
+    assert pickle.loads(cloudpickle.dumps(q)).params.keys() == q.params.keys()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import coaxlike
-from .conftest import FakeEnv, mlp_type1, mlp_type2
+from .conftest import FakeEnv, mlp_type1, mlp_type2, same_arrays
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 
@@ -19,7 +19,9 @@ def test_modeltype_detection_and_values(cartpole):
     s = np.array([0.1, -0.2, 0.03, 0.4], np.float32)
     values = q2(s)
     assert values.shape == (2,) and values.dtype == np.float32
-    assert q2(s, 1) == pytest.approx(float(values[1]))
+    q_sa = q2(s, 1)   # a 0-d array, as coax returns it
+    assert isinstance(q_sa, np.ndarray) and q_sa.shape == () and q_sa.dtype == np.float32
+    assert q_sa == values[1]
     # type-1 evaluated on every action in one call agrees with calling it per action
     v1 = q1(s)
     assert v1.shape == (2,)
@@ -63,7 +65,7 @@ def test_type1_with_box_actions():
     env = FakeEnv(BOX4, gym.spaces.Box(-1, 1, (2,), np.float32))
     q = coaxlike.Q(mlp_type1(), env, random_seed=0)
     value = q(np.zeros(4, np.float32), np.array([0.5, -0.5], np.float32))
-    assert isinstance(value, float) and np.isfinite(value)
+    assert isinstance(value, np.ndarray) and value.shape == () and np.isfinite(value)
     with pytest.raises(TypeError, match="Discrete"):
         q(np.zeros(4, np.float32))
     with pytest.raises(TypeError, match="Discrete action space"):
@@ -116,7 +118,7 @@ def test_params_setter_validates_and_leaves_object_unchanged(cartpole):
         q.params = missing
     with pytest.raises(TypeError, match="function_state"):
         q.function_state = {"bn": {"mean": jnp.zeros(3)}}
-    assert q.params is old
+    assert same_arrays(q.params, old)
     new = jax.tree_util.tree_map(lambda x: x + 1.0, old)
     q.params = new
     np.testing.assert_array_equal(q.params["mlp/~/linear_1"]["b"], old["mlp/~/linear_1"]["b"] + 1)
@@ -170,3 +172,20 @@ def test_same_seed_same_params(cartpole):
     s = np.ones(4, np.float32)
     np.testing.assert_array_equal(a(s), b(s))
     assert not np.allclose(a(s), c(s))
+
+
+def test_params_and_state_reads_cannot_bypass_the_setter(cartpole):
+    q = coaxlike.Q(mlp_type2(2), cartpole, random_seed=0)
+    s = np.array([0.1, -0.2, 0.03, 0.4], np.float32)
+    before, values = q.params, q(s)
+    edited = q.params
+    edited["mlp/~/linear_0"]["w"] = jnp.zeros((4, 3))    # the wrong shape, in place
+    edited["intruder"] = {"w": jnp.zeros(1)}
+    del edited["mlp/~/linear_1"]
+    assert same_arrays(q.params, before)
+    np.testing.assert_array_equal(q(s), values)
+    state = q.function_state
+    state["bn"] = {"mean": jnp.zeros(3)}
+    assert q.function_state == {}
+    # the leaves are shared, not copied: reading params stays cheap
+    assert q.params["mlp/~/linear_0"]["w"] is before["mlp/~/linear_0"]["w"]
