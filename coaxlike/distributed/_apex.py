@@ -2,7 +2,6 @@
 import logging
 import os
 import time
-import warnings
 
 import gymnasium as gym
 
@@ -14,7 +13,7 @@ from ._evaluator import Evaluator
 from ._fleet import ActorFleet, ReplayServerLost
 from ._params import network_state
 from ._process import peak_rss_mb
-from ._ray import ray
+from ._ray import init_ray, ray
 from ._replay_server import ReplayServer
 from ._rollout import RolloutActor
 from ._schedule import apex_epsilons, check_count
@@ -50,7 +49,8 @@ class ApeX:
     **Ray.** If Ray is not initialised, the constructor calls ``ray.init(**ray_init)``: with no
     ``address`` this joins the cluster of this machine started by ``ray start`` (or named by
     ``RAY_ADDRESS``) and otherwise starts a local one, so the same code runs on a laptop and on
-    a cluster. :meth:`close` (or leaving a ``with`` block) kills the actors and, when this
+    a cluster. Arguments that only size a new local instance (``num_cpus``,
+    ``object_store_memory``, ...) are dropped, with a log line, when it joins a cluster. :meth:`close` (or leaving a ``with`` block) kills the actors and, when this
     object started Ray, shuts it down.
 
     **Faults.** Rollout actors are restarted by Ray after a crash (``max_restarts``) and after
@@ -88,9 +88,12 @@ class ApeX:
         max_restarts: failures allowed per rollout actor, an int >= 0.
         max_updates_per_second: throttle the learner (e.g. to leave cores to the actors), or
             ``None``.
-        actor_options, replay_options, evaluator_options: Ray actor options (``num_cpus``,
-            ``resources``, ``scheduling_strategy``, ...) merged into the defaults
-            ``{"num_cpus": 0.5}``, ``{"num_cpus": 0.25}``, ``{"num_cpus": 0.25}``.
+        actor_options: Ray actor options (``num_cpus``, ``resources``,
+            ``scheduling_strategy``, ...) merged into the default ``{"num_cpus": 0.5}``: one
+            dict for all actors, or a list of ``num_actors`` dicts (e.g. to place actors on
+            given nodes through custom resources).
+        replay_options, evaluator_options: the same for the replay server and the evaluator
+            (defaults ``{"num_cpus": 0.25}`` each).
         ray_init: keyword arguments for ``ray.init`` when Ray is not initialised.
         seed: base random seed.
 
@@ -133,16 +136,19 @@ class ApeX:
                                        check_positive(max_updates_per_second,
                                                       "max_updates_per_second"))
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
-        options = {key: {**default, **(given or {})} for (key, default), given in zip(
-            _DEFAULT_OPTIONS.items(), (actor_options, replay_options, evaluator_options))}
+        if isinstance(actor_options, (list, tuple)):
+            if len(actor_options) != self.num_actors:
+                raise ValueError(f"actor_options must be one dict or a list of num_actors="
+                                 f"{self.num_actors} dicts, got a list of {len(actor_options)}")
+            per_actor = [{**_DEFAULT_OPTIONS["actor"], **(o or {})} for o in actor_options]
+        else:
+            per_actor = [{**_DEFAULT_OPTIONS["actor"], **(actor_options or {})}] * self.num_actors
+        options = {"replay": {**_DEFAULT_OPTIONS["replay"], **(replay_options or {})},
+                   "evaluator": {**_DEFAULT_OPTIONS["evaluator"], **(evaluator_options or {})}}
 
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            with warnings.catch_warnings():
-                # JAX warns at every fork once it runs threads; Ray forks only to exec its
-                # own processes (subprocess), which is safe
-                warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
-                ray.init(**(ray_init or {}))
+            init_ray(**(ray_init or {}))
 
         # the learner, in this process
         env = gym.vector.SyncVectorEnv([make_env])
@@ -161,12 +167,12 @@ class ApeX:
         replay_cls = ray.remote(ReplayServer).options(max_restarts=0, **options["replay"])
         self.replay = replay_cls.remote(capacity, alpha=priority_alpha, beta=priority_beta,
                                         epsilon=priority_epsilon, random_seed=seed)
-        actor_cls = ray.remote(RolloutActor).options(
-            max_restarts=self.max_restarts, max_task_retries=0, **options["actor"])
+        actor_cls = ray.remote(RolloutActor)
         # the factories go to the object store once, for all actors; holding the references
         # keeps them there for the restarts (Ray rebuilds a restarted actor from its arguments)
         self._factories = [ray.put(fn) for fn in (make_env, make_q, make_learner)]
-        self.actors = [actor_cls.remote(
+        self.actors = [actor_cls.options(
+            max_restarts=self.max_restarts, max_task_retries=0, **per_actor[i]).remote(
             *self._factories, self.replay, epsilon=float(eps), index=i,
             n_step=n_step, gamma=self.gamma, num_envs=self.envs_per_actor,
             send_batch_size=self.send_batch_size, seed=seed)
@@ -264,6 +270,8 @@ class ApeX:
                 if batches is None:  # warming up: wait for the actors instead
                     self._collect(self._fleet.poll(timeout=0.05))
                     continue
+                if num_updates is not None:  # stop at exactly num_updates
+                    batches = batches[:num_updates - (self.updates - updates0)]
                 for batch in batches:
                     self._learn(batch)
                 self._throttle(t0, updates0)
