@@ -28,7 +28,9 @@ from coaxlike.distributed import ApeX, ReplayServerLost  # noqa: E402
 # to import this test module (they may not have the repository on their path)
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-pytestmark = pytest.mark.slow
+# JAX warns at every os.fork once its threads run; Ray (ray.init, the simulated cluster's
+# nodes) forks only to exec its own processes at once, which is safe
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")]
 
 SMALL_RAY = {"num_cpus": 2, "object_store_memory": 80 * 2**20, "include_dashboard": False}
 QUICK = {"warmup": 200, "batch_size": 32, "actor_steps": 50, "send_batch_size": 32,
