@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_unit
+from ._transforms import _describe_transform, _qualname, _transform_pair
 from ._tree_check import as_checked_tree, check_same_tree, fresh_containers
 
 __all__ = ["Q"]
@@ -34,26 +35,44 @@ def _modeltype(func):
 
 
 def _type1_as_type2(apply, n, start, action_preprocessor):
-    """Evaluate a type-1 forward pass on every action in one batched call -> (B, n)."""
+    """Evaluate a type-1 forward pass on every action in one batched call: each output leaf
+    ``(B * n, ...)`` becomes ``(B, n, ...)``."""
     def function_type2(params, state, rng, S, is_training):
         batch = jax.tree_util.tree_leaves(S)[0].shape[0]
         S_rep = jax.tree_util.tree_map(lambda x: jnp.repeat(x, n, axis=0), S)
         A_rep = action_preprocessor(jnp.tile(jnp.arange(n) + start, batch))
-        Q, state = apply(params, state, rng, S_rep, A_rep, is_training)
-        return jnp.reshape(Q, (batch, n)), state
+        out, state = apply(params, state, rng, S_rep, A_rep, is_training)
+        return jax.tree_util.tree_map(
+            lambda x: jnp.reshape(x, (batch, n, *x.shape[1:])), out), state
     return function_type2
 
 
 def _type2_as_type1(apply, n):
-    """Pick the entries of a type-2 output for one-hot actions A (B, n) -> (B,)."""
+    """Pick the entries of a type-2 output for one-hot actions A (B, n): each output leaf
+    ``(B, n, ...)`` becomes ``(B, ...)``."""
     def function_type1(params, state, rng, S, A, is_training):
-        Q, state = apply(params, state, rng, S, is_training)
-        return jnp.einsum("ba,ba->b", Q, jnp.asarray(A, Q.dtype)), state
+        out, state = apply(params, state, rng, S, is_training)
+        return jax.tree_util.tree_map(
+            lambda x: jnp.einsum("ba...,ba->b...", x, jnp.asarray(A, x.dtype)), out), state
     return function_type1
 
 
-def _qualname(fn):
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+def _wire(obj, apply):
+    """Set ``function``, ``function_type1`` and ``function_type2`` from a forward pass."""
+    obj.function = apply
+    if obj.modeltype == 2:
+        obj.function_type2 = apply
+        obj.function_type1 = _type2_as_type1(apply, obj.n_actions)
+    else:
+        obj.function_type1 = apply
+        obj.function_type2 = (None if obj.n_actions is None else _type1_as_type2(
+            apply, obj.n_actions, obj.action_start, obj.action_preprocessor))
+
+
+@jax.jit
+def _soft_update_tree(new, old, tau):
+    return jax.tree_util.tree_map(lambda n, o: (tau * n + (1 - tau) * o).astype(o.dtype),
+                                  new, old)
 
 
 def _default_action_preprocessor(space):
@@ -65,6 +84,68 @@ def _default_action_preprocessor(space):
         return lambda a: jnp.reshape(jnp.asarray(a, jnp.float32), (-1, *shape))
     raise TypeError(f"action space {space!r} is not supported by the default action "
                     "preprocessor; expected Discrete or Box (pass action_preprocessor=)")
+
+
+def _call_inputs(obj, s, a):
+    """Check one observation (a batch with a vector env) and an optional action for a call
+    on the host; return them batched, ``A`` ``None`` without an action."""
+    S = obj._check_s(s)
+    if not obj.batched:
+        S = jax.tree_util.tree_map(lambda x: np.expand_dims(x, 0), S)
+    if a is None:
+        if obj.function_type2 is None:
+            raise TypeError("q(s) needs a Discrete action space; pass a for Box actions")
+        return S, None
+    A = np.asarray(_spaces.refuse_tracers(a, "a"))
+    if A.shape[:1] != (1,) and not obj.batched:
+        A = A[None]
+    if obj.n_actions is not None and not np.isin(
+            A, np.arange(obj.n_actions) + obj.action_start).all():
+        raise ValueError(f"a must be an action of {obj.action_space!r}, got {a!r}")
+    return S, A
+
+
+def _init(obj, key, batch=2):
+    """Initialise ``obj``'s network on example data built from its spaces and set
+    ``obj.uses_rng``; return ``(params, state, output shapes, batch)``."""
+    S = obj.observation_preprocessor(_spaces.example_batch(obj.observation_space, batch))
+    args = (S,) if obj.modeltype == 2 else (
+        S, obj.action_preprocessor(_spaces.example_batch(obj.action_space, batch)))
+    # one compiled program instead of one eager dispatch (and compile) per initialiser op
+    params, state = jax.jit(lambda k, *a: obj._transformed.init(k, *a, True))(key, *args)
+    out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *args, False), params, state)
+    try:  # haiku refuses rng=None when the forward pass draws random numbers
+        jax.eval_shape(lambda p, s: obj.function(p, s, None, *args, True), params, state)
+        obj.uses_rng = False
+    except ValueError:
+        obj.uses_rng = True
+    return params, state, out, batch
+
+
+def _setup(obj, func, env, observation_preprocessor, action_preprocessor, value_transform,
+           random_seed):
+    """The part of ``__init__`` that ``Q`` and ``StochasticQ`` share: spaces, model type,
+    preprocessors, value transform and seed (host-side checks first)."""
+    if not callable(func):
+        raise TypeError(f"func must be callable, got {type(func).__name__}")
+    obj.observation_space, obj.action_space, obj.batched = _spaces.env_spaces(env)
+    obj.modeltype = _modeltype(func)
+    discrete = isinstance(obj.action_space, gym.spaces.Discrete)
+    if obj.modeltype == 2 and not discrete:
+        raise TypeError(f"a type-2 {type(obj).__name__} func(S, is_training) needs a Discrete "
+                        f"action space, got {obj.action_space!r}")
+    obj._transform, obj._inverse = _transform_pair(value_transform)
+    obj.value_transform = value_transform
+    obj.n_actions = int(obj.action_space.n) if discrete else None
+    obj.action_start = int(obj.action_space.start) if discrete else 0
+    obj.observation_preprocessor = (observation_preprocessor
+                                    or _spaces.make_preprocessor(obj.observation_space))
+    obj.action_preprocessor = (action_preprocessor
+                               or _default_action_preprocessor(obj.action_space))
+    obj.random_seed = secrets.randbits(31) if random_seed is None else int(random_seed)
+    obj._default_preprocessors = (observation_preprocessor is None,
+                                  action_preprocessor is None)
+    obj._func = func
 
 
 class Q:
@@ -83,8 +164,9 @@ class Q:
     (it has ``single_observation_space``) every call takes and returns a batch.
 
     A ``Q`` pickles (standard :mod:`pickle`, hence :mod:`multiprocessing` and Ray) whenever
-    ``func`` and any custom preprocessors do, e.g. module-level functions: params, function
-    state and key are pickled, the haiku transform and compiled programs are rebuilt.
+    ``func``, any custom preprocessors and the value transform do, e.g. module-level
+    functions: params, function state and key are pickled, the haiku transform and compiled
+    programs are rebuilt.
 
     Args:
         func: the forward pass, see above.
@@ -94,11 +176,18 @@ class Q:
             network input; default: Box -> float32, Discrete -> one-hot, Tuple/Dict -> pytrees.
         action_preprocessor: pure function mapping a batch of env actions to the type-1
             network's action input; default: one-hot for Discrete, float32 for Box.
+        value_transform: optional :class:`~coaxlike.value_transforms.ValueTransform` (or a
+            pair of functions ``(h, h_inv)``): the network learns :math:`h(q)`, ``q(s)``
+            returns :math:`h^{-1}` of its output, learners build targets
+            :math:`h(R + I h^{-1}(q'))`, and policies act on the network's (transformed)
+            values, so a Boltzmann policy's logits are :math:`h(q)/\tau` (as in coax).
+            ``None``: no transform.
         random_seed: seeds parameter initialisation and the key used for forward passes;
             ``None`` draws a seed from the operating system.
 
     Attributes:
         modeltype: 1 or 2.
+        value_transform: what was passed (``None`` for no transform).
         uses_rng: whether the forward pass draws random numbers (e.g. dropout); when it does
             not, pure functions may pass ``rng=None`` and learners skip key splitting.
 
@@ -118,53 +207,24 @@ class Q:
         (2, (2,))
     """
 
-    def __init__(self, func, env, *, observation_preprocessor=None, action_preprocessor=None,
-                 random_seed=None):
-        if not callable(func):
-            raise TypeError(f"func must be callable, got {type(func).__name__}")
-        self.observation_space, self.action_space, self.batched = _spaces.env_spaces(env)
-        self.modeltype = _modeltype(func)
-        discrete = isinstance(self.action_space, gym.spaces.Discrete)
-        if self.modeltype == 2 and not discrete:
-            raise TypeError("a type-2 Q-function func(S, is_training) needs a Discrete action "
-                            f"space, got {self.action_space!r}")
-        self.n_actions = int(self.action_space.n) if discrete else None
-        self.action_start = int(self.action_space.start) if discrete else 0
-        self.observation_preprocessor = (observation_preprocessor
-                                         or _spaces.make_preprocessor(self.observation_space))
-        self.action_preprocessor = (action_preprocessor
-                                    or _default_action_preprocessor(self.action_space))
-        self.random_seed = (secrets.randbits(31) if random_seed is None
-                            else int(random_seed))
-        self._default_preprocessors = (observation_preprocessor is None,
-                                       action_preprocessor is None)
-        self._func = func
+    def __init__(self, func, env, observation_preprocessor=None, action_preprocessor=None,
+                 value_transform=None, random_seed=None):
+        _setup(self, func, env, observation_preprocessor, action_preprocessor, value_transform,
+               random_seed)
         self._build()
         init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
         self._params, self._function_state = self._init_and_check(init_key)
 
     # built by _build() from func, the spaces and the preprocessors: not pickled
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2", "_check_s",
-                "_values_jit", "_soft_update_jit")
+                "_values_jit")
 
     def _build(self):
         """The haiku transform, the type-1/type-2 views and the compiled helpers."""
-        discrete = self.n_actions is not None
         self._transformed = hk.transform_with_state(self._func)
-        self.function = self._transformed.apply
-        if self.modeltype == 2:
-            self.function_type2 = self.function
-            self.function_type1 = _type2_as_type1(self.function, self.n_actions)
-        else:
-            self.function_type1 = self.function
-            self.function_type2 = (
-                _type1_as_type2(self.function, self.n_actions, self.action_start,
-                                self.action_preprocessor) if discrete else None)
+        _wire(self, self._transformed.apply)
         self._check_s = _spaces.make_checker(self.observation_space, self.batched, "s")
         self._values_jit = jax.jit(self._values)
-        self._soft_update_jit = jax.jit(
-            lambda new, old, tau: jax.tree_util.tree_map(
-                lambda n, o: (tau * n + (1 - tau) * o).astype(o.dtype), new, old))
 
     def __getstate__(self):
         drop = set(self._DERIVED)
@@ -183,23 +243,9 @@ class Q:
         self._build()
 
     def _init_and_check(self, key):
-        batch = 2
-        S = self.observation_preprocessor(_spaces.example_batch(self.observation_space, batch))
-        if self.modeltype == 2:
-            args, want = (S,), (batch, self.n_actions)
-            what = "(batch, n_actions)"
-        else:
-            A = self.action_preprocessor(_spaces.example_batch(self.action_space, batch))
-            args, want, what = (S, A), (batch,), "(batch,)"
-        # one compiled program instead of one eager dispatch (and compile) per initialiser op
-        params, state = jax.jit(lambda k, *a: self._transformed.init(k, *a, True))(key, *args)
-        out, _ = jax.eval_shape(lambda p, s: self.function(p, s, key, *args, False),
-                                params, state)
-        try:  # haiku refuses rng=None when the forward pass draws random numbers
-            jax.eval_shape(lambda p, s: self.function(p, s, None, *args, True), params, state)
-            self.uses_rng = False
-        except ValueError:
-            self.uses_rng = True
+        params, state, out, batch = _init(self, key)
+        want, what = (((batch, self.n_actions), "(batch, n_actions)") if self.modeltype == 2
+                      else ((batch,), "(batch,)"))
         out = jax.tree_util.tree_leaves(out)
         if len(out) != 1 or out[0].shape != want:
             got = out[0].shape if len(out) == 1 else f"{len(out)} arrays"
@@ -265,8 +311,8 @@ class Q:
         tau = check_unit(tau, "tau")
         check_same_tree(other.params, self._params, "other.params")
         tau = jnp.float32(tau)
-        self._params = self._soft_update_jit(other.params, self._params, tau)
-        self._function_state = self._soft_update_jit(
+        self._params = _soft_update_tree(other.params, self._params, tau)
+        self._function_state = _soft_update_tree(
             other.function_state, self._function_state, tau)
 
     # --- convenience calls -----------------------------------------------------------------
@@ -278,7 +324,7 @@ class Q:
         else:
             Q, _ = self.function_type1(params, state, key, S, self.action_preprocessor(A),
                                        False)
-        return Q
+        return self._inverse(Q)
 
     def __call__(self, s, a=None):
         """Evaluate :math:`q(s, \\cdot)` (``a=None``) or :math:`q(s, a)`.
@@ -291,20 +337,7 @@ class Q:
             ``q(s, .)`` as a numpy array ``(n,)`` (``(B, n)`` batched), or ``q(s, a)`` as a
             0-d numpy array, as coax returns it (``(B,)`` batched).
         """
-        S = self._check_s(s)
-        if not self.batched:
-            S = jax.tree_util.tree_map(lambda x: np.expand_dims(x, 0), S)
-        if a is not None:
-            A = np.asarray(_spaces.refuse_tracers(a, "a"))
-            if A.shape[:1] != (1,) and not self.batched:
-                A = A[None]
-            if self.n_actions is not None and not np.isin(
-                    A, np.arange(self.n_actions) + self.action_start).all():
-                raise ValueError(f"a must be an action of {self.action_space!r}, got {a!r}")
-        elif self.function_type2 is None:
-            raise TypeError("q(s) needs a Discrete action space; pass a for Box actions")
-        else:
-            A = None
+        S, A = _call_inputs(self, s, a)
         Q = np.asarray(self._values_jit(self._params, self._function_state, self._key, S, A))
         return Q if self.batched else Q[0, ...]   # one observation: (n,) or 0-d
 
@@ -343,6 +376,7 @@ class Q:
         return {"modeltype": self.modeltype,
                 "observation_preprocessor": _qualname(self.observation_preprocessor),
                 "action_preprocessor": _qualname(self.action_preprocessor),
+                "value_transform": _describe_transform(self.value_transform),
                 "observation_space": _spaces.describe_space(self.observation_space),
                 "action_space": _spaces.describe_space(self.action_space),
                 "batched": self.batched}

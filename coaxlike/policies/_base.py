@@ -16,6 +16,7 @@ import numpy as np
 
 from .._q import Q
 from .._spaces import batch_size, refuse_tracers
+from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
 from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _logits, _mode,
                     _mode_index, _mode_step, _on_raw, _sample, _sample_index, _sample_step)
@@ -25,6 +26,13 @@ __all__ = []  # private module
 _NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
               "{where} (or logits overflowing to inf); check the network (the pure "
               "functions return NaN logits and log-propensities here)")
+
+
+def _values_type2(q):
+    """The forward pass a policy acts on, ``(params, state, rng, S, is_training) -> ((B, n),
+    state)``: a Q's network output (transformed values, as in coax), a StochasticQ's
+    network-space mean."""
+    return q.function_type2 if isinstance(q, Q) else q._mean_type2
 
 
 # --- the shell ------------------------------------------------------------------------------
@@ -60,8 +68,8 @@ class ValuePolicy:
     def __init__(self, q, hyperparameter, *, random_seed=None):
         if type(self) is ValuePolicy:
             raise TypeError("ValuePolicy is abstract; use EpsilonGreedy or BoltzmannPolicy")
-        if not isinstance(q, Q):
-            raise TypeError(f"q must be a coaxlike.Q, got {type(q).__name__}")
+        if not isinstance(q, (Q, StochasticQ)):
+            raise TypeError(f"q must be a coaxlike.Q or StochasticQ, got {type(q).__name__}")
         if not isinstance(q.action_space, gym.spaces.Discrete):
             raise TypeError(f"{type(self).__name__} needs a Discrete action space, got "
                             f"{q.action_space!r}")
@@ -77,18 +85,19 @@ class ValuePolicy:
         """Bind the pure functions to ``q`` and build the compiled programs."""
         q, builder = self.q, type(self)._builder
         start, prep, batched = q.action_start, q.observation_preprocessor, q.batched
-        self.logits_func = functools.partial(_logits, q.function_type2, builder, self._hp_name)
+        values = _values_type2(q)
+        self.logits_func = functools.partial(_logits, values, builder, self._hp_name)
         sample_index = functools.partial(_sample_index, self.logits_func)
-        mode_index = functools.partial(_mode_index, q.function_type2)
+        mode_index = functools.partial(_mode_index, values)
         log_proba_index = functools.partial(_log_proba_index, self.logits_func)
         self.sample_func = functools.partial(_sample, sample_index, start)
         self.mode_func = functools.partial(_mode, mode_index, start)
         self.log_proba_func = functools.partial(_log_proba, log_proba_index, start)
         self._sample_jit = _on_raw(functools.partial(_sample_step, self.logits_func),
                                    prep, batched, draws=True, start=start)
-        self._mode_jit = _on_raw(functools.partial(_mode_step, q.function_type2),
+        self._mode_jit = _on_raw(functools.partial(_mode_step, values),
                                  prep, batched, draws=True, start=start)
-        self._greedy_jit = _on_raw(functools.partial(_greedy_step, q.function_type2),
+        self._greedy_jit = _on_raw(functools.partial(_greedy_step, values),
                                    prep, batched, draws=False, start=start)
         self._logits_jit = _on_raw(self.logits_func, prep, batched, draws=False)
         self._log_proba_jit = _on_raw(log_proba_index, prep, batched, draws=False)

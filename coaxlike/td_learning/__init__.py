@@ -9,9 +9,16 @@ and update a :class:`~coaxlike.Q` from batches of
 :class:`LearnerState` pytree, for training loops compiled whole, with
 ``learner.init_func(params, ...)`` to build a fresh state in-graph and :func:`sync_target` to
 move its target network.
+
+On a :class:`~coaxlike.StochasticQ`, :class:`QLearning`, :class:`DoubleQLearning` and
+:class:`ExpectedSarsa` learn distributions: the categorical projection
+(:func:`categorical_target`, C51) or the quantile Huber loss (:func:`quantile_huber_loss`,
+QR-DQN).
 """
-from . import _targets
+from . import _distributional, _targets
 from ._base import TDLearner
+from ._distributional import (categorical_projection, categorical_target, quantile_huber_loss,
+                              quantile_target)
 from ._metrics import Metrics
 from ._targets import (
     batched_double_q_learning_target, batched_expected_sarsa_target,
@@ -27,4 +34,5 @@ from .soft_q_learning import SoftQLearning
 __all__ = [
     "TDLearner", "QLearning", "DoubleQLearning", "ExpectedSarsa", "SoftQLearning",
     "LearnerState", "Metrics", "huber_loss", "sync_target", *_targets.__all__,
+    *_distributional.__all__,
 ]

@@ -3,6 +3,7 @@ import gymnasium as gym
 import optax
 
 from .._q import Q
+from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
 from ..policies import ValuePolicy
 
@@ -10,8 +11,8 @@ __all__ = []  # private module
 
 
 def _check_q(q):
-    if not isinstance(q, Q):
-        raise TypeError(f"q must be a coaxlike.Q, got {type(q).__name__}")
+    if not isinstance(q, (Q, StochasticQ)):
+        raise TypeError(f"q must be a coaxlike.Q or StochasticQ, got {type(q).__name__}")
     if not isinstance(q.action_space, gym.spaces.Discrete):
         raise TypeError(f"q must have a Discrete action space, got {q.action_space!r}")
 
@@ -19,13 +20,22 @@ def _check_q(q):
 def _check_q_targ(q_targ, q):
     if q_targ is None:
         return
-    if not isinstance(q_targ, Q):
-        raise TypeError(f"q_targ must be a coaxlike.Q or None, got {type(q_targ).__name__}")
-    if (q_targ.modeltype, q_targ.action_space) != (q.modeltype, q.action_space):
+    if type(q_targ) is not type(q):
+        raise TypeError(f"q_targ must be a coaxlike.{type(q).__name__} like q, or None, got "
+                        f"{type(q_targ).__name__}")
+    if _layout(q_targ) != _layout(q):
         raise ValueError("q_targ must have the modeltype and action space of q, got "
                          f"{q_targ!r} for q = {q!r}")
     check_same_tree(q_targ.params, q.params, "q_targ.params")
     check_same_tree(q_targ.function_state, q.function_state, "q_targ.function_state")
+
+
+def _layout(q):
+    """What a target network must share with ``q``: model type, action space, distribution."""
+    if isinstance(q, StochasticQ):
+        return (q.modeltype, q.action_space, q.kind, q.num_bins, q.value_range,
+                q.atoms is None or tuple(q.atoms.tolist()))
+    return q.modeltype, q.action_space
 
 
 def _check_pi_targ(pi_targ, q, required):

@@ -13,7 +13,9 @@ import numpy as np
 
 from .._checks import check_unit
 from .._tree_check import check_same_tree
+from .._stochastic_q import StochasticQ
 from ._arguments import _check_optimizer, _check_pi_targ, _check_q, _check_q_targ, _name
+from ._distributional_update import distributional_learner
 from ._metrics import Metrics, _packing_metrics
 from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
                       update_func)
@@ -85,6 +87,7 @@ class TDLearner:
     """
 
     _value_fn = None
+    _distributional = None  # the next-action rule on a StochasticQ, None: not supported
     _needs_selector = False
     _needs_probs = False
     _pi_targ_required = False
@@ -126,19 +129,25 @@ class TDLearner:
         else:
             pi_source = "own"
         self._pi_source = pi_source
-        spec = _Spec(
-            function_type1=q.function_type1, function_type2=q.function_type2,
-            modeltype=q.modeltype, preprocess=q.observation_preprocessor,
-            action_preprocessor=q.action_preprocessor, action_start=q.action_start,
-            n_actions=q.n_actions, value_fn=type(self)._value_fn,
-            needs_selector=self._needs_selector, needs_probs=self._needs_probs,
-            pi_logits=None if pi_targ is None else pi_targ.logits_func,
-            pi_hp_name=None if pi_targ is None else pi_targ._hp_name, pi_source=pi_source,
-            loss_function=self.loss_function, optimizer=self.optimizer,
-            uses_rng=q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng))
-        self.grads_and_metrics = functools.partial(grads_and_metrics, spec)
-        self.update_func = functools.partial(update_func, spec)
-        self.td_error_func = functools.partial(td_error_func, spec)
+        uses_rng = q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng)
+        if isinstance(q, StochasticQ):  # distributional learning: _distributional_update.py
+            spec, pure = distributional_learner(self, q, pi_targ, pi_source, loss_function,
+                                                uses_rng)
+        else:
+            spec = _Spec(
+                function_type1=q.function_type1, function_type2=q.function_type2,
+                modeltype=q.modeltype, preprocess=q.observation_preprocessor,
+                action_preprocessor=q.action_preprocessor, action_start=q.action_start,
+                n_actions=q.n_actions, value_fn=type(self)._value_fn,
+                needs_selector=self._needs_selector, needs_probs=self._needs_probs,
+                pi_logits=None if pi_targ is None else pi_targ.logits_func,
+                pi_hp_name=None if pi_targ is None else pi_targ._hp_name,
+                pi_source=pi_source, loss_function=self.loss_function,
+                optimizer=self.optimizer, uses_rng=uses_rng, transform=q._transform,
+                inverse=q._inverse)
+            pure = (grads_and_metrics, update_func, td_error_func)
+        self.grads_and_metrics, self.update_func, self.td_error_func = (
+            functools.partial(f, spec) for f in pure)
         self._update_jit = _with_key(_packing_metrics(self.update_func), spec.uses_rng)
         self._td_error_jit = _with_key(self.td_error_func, spec.uses_rng)
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from .._checks import check_unit
+from .._transforms import _identity
 from ._targets import batched_retrace_target
 
 __all__ = ["LearnerState", "huber_loss", "sync_target"]
@@ -152,6 +153,8 @@ class _Spec(NamedTuple):
     loss_function: Callable
     optimizer: Any
     uses_rng: bool = True  # any forward pass (q, pi_targ's q) draws random numbers
+    transform: Callable = _identity  # q's value transform h (targets are h(R + I h^-1(q')))
+    inverse: Callable = _identity
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -191,6 +194,7 @@ def _state_values(spec, ls, rng, S_raw, mask, with_probs):
     rng_t, rng_s, rng_p = _split(spec, rng, 3)
     S = spec.preprocess(S_raw)
     q_t, _ = spec.function_type2(*_target_net(ls), rng_t, S, False)
+    q_t = spec.inverse(q_t)  # untransformed values; the targets are transformed back
     q_sel = None
     if spec.needs_selector:
         q_sel, _ = spec.function_type2(ls.params, ls.function_state, rng_s, S, False)
@@ -210,7 +214,7 @@ def _targets(spec, ls, rng, tb):
     chex.assert_rank([tb.Rn, tb.In, tb.W], 1)
     if spec.pi_logits is None or tb.A_seq.shape[1] == 1:
         v, _, _ = _state_values(spec, ls, rng, tb.S_next, tb.mask_next, spec.needs_probs)
-        return jax.lax.stop_gradient(tb.Rn + tb.In * v)
+        return jax.lax.stop_gradient(spec.transform(tb.Rn + tb.In * v))
     chex.assert_rank([tb.A_seq, tb.R_seq, tb.gamma_seq, tb.valid_seq, tb.logP_seq], 2)
     batch, n = tb.A_seq.shape
     flat = lambda x: jnp.reshape(x, (batch * (n + 1), *x.shape[2:]))
@@ -224,7 +228,7 @@ def _targets(spec, ls, rng, tb):
     G = batched_retrace_target(
         _take(q_t[:, :-1], a), v[:, 1:], tb.R_seq, tb.gamma_seq, tb.valid_seq,
         jnp.log(_take(probs[:, :-1], a)), tb.logP_seq, ls.hyperparams["lambda_"])
-    return jax.lax.stop_gradient(G)
+    return jax.lax.stop_gradient(spec.transform(G))
 
 
 def _q_pred(spec, params, state, rng, tb, is_training):
@@ -250,11 +254,15 @@ def grads_and_metrics(spec, learner_state, transition_batch, rng):
                                                                                   state)
 
     (loss, (td, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(ls.params)
+    return grads, state, _metrics(loss, td, grads)
+
+
+def _metrics(loss, td, grads):
+    """The metrics dict of an update from the loss, TD errors ``(B,)`` and gradients."""
     td_sum, td_abs_sum, td_abs_max = _td_sums(td)
-    metrics = {"loss": loss, "td_error_mean": td_sum / td.shape[0],
-               "td_error_abs_mean": td_abs_sum / td.shape[0], "td_error_abs_max": td_abs_max,
-               "grad_norm": _global_norm(grads)}
-    return grads, state, metrics
+    return {"loss": loss, "td_error_mean": td_sum / td.shape[0],
+            "td_error_abs_mean": td_abs_sum / td.shape[0], "td_error_abs_max": td_abs_max,
+            "grad_norm": _global_norm(grads)}
 
 
 # The metrics are a handful of scalars, but each reduction is a kernel of its own on XLA:CPU
@@ -284,11 +292,15 @@ def _global_norm(tree):
 def update_func(spec, learner_state, transition_batch, rng):
     """Pure: ``(new_learner_state, metrics)``; see :meth:`TDLearner.update_func`."""
     grads, state, metrics = grads_and_metrics(spec, learner_state, transition_batch, rng)
-    updates, opt_state = spec.optimizer.update(grads, learner_state.opt_state,
-                                               learner_state.params)
+    return _apply(spec.optimizer, learner_state, grads, state), metrics
+
+
+def _apply(optimizer, learner_state, grads, function_state):
+    """One optimizer step on the online parameters of a :class:`LearnerState`."""
+    updates, opt_state = optimizer.update(grads, learner_state.opt_state, learner_state.params)
     params = optax.apply_updates(learner_state.params, updates)
-    return learner_state._replace(params=params, function_state=state,
-                                  opt_state=opt_state), metrics
+    return learner_state._replace(params=params, function_state=function_state,
+                                  opt_state=opt_state)
 
 
 def td_error_func(spec, learner_state, transition_batch, rng):

@@ -32,4 +32,5 @@ class DoubleQLearning(TDLearner):
     """
 
     _value_fn = staticmethod(_value)
+    _distributional = "double"  # on a StochasticQ: C51 / QR-DQN targets
     _needs_selector = True

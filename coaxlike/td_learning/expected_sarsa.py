@@ -36,5 +36,6 @@ class ExpectedSarsa(TDLearner):
     """
 
     _value_fn = staticmethod(_value)
+    _distributional = "expected"  # on a StochasticQ: C51 / QR-DQN targets
     _needs_probs = True
     _pi_targ_required = True

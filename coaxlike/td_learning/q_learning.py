@@ -59,3 +59,4 @@ class QLearning(TDLearner):
     """
 
     _value_fn = staticmethod(_value)
+    _distributional = "greedy"  # on a StochasticQ: C51 / QR-DQN targets
