@@ -14,14 +14,15 @@ import subprocess
 import sys
 import time
 
-from . import _timing, acting, batched, end_to_end, ingraph, update
+from . import _timing, acting, batched, end_to_end, ingraph, stochastic_acting, update
 
-BENCHMARKS = ("acting", "batched", "update", "end_to_end", "ingraph")
+BENCHMARKS = ("acting", "stochastic_acting", "batched", "update", "end_to_end", "ingraph")
 MODES = (("default", []), ("sync", ["--sync"]))
 # the training benchmarks are one long program each: default dispatch only
-MODES_OF = {"acting": MODES, "batched": MODES, "update": MODES,
+MODES_OF = {"acting": MODES, "stochastic_acting": MODES, "batched": MODES, "update": MODES,
             "end_to_end": MODES[:1], "ingraph": MODES[:1]}
-TITLES = {"acting": acting.TITLE, "batched": batched.TITLE, "update": update.TITLE}
+TITLES = {"acting": acting.TITLE, "stochastic_acting": stochastic_acting.TITLE,
+          "batched": batched.TITLE, "update": update.TITLE}
 FORMATS = {"end_to_end": end_to_end.format_table, "ingraph": ingraph.format_table}
 
 

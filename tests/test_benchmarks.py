@@ -39,3 +39,14 @@ def test_batched_quick_reports_actions_per_second():
     for row in rows:
         assert row["actions_per_s"] > 0 and row["floor_actions_per_s"] > 0
         assert (row["target"] is not None) == (row["batch"] >= 1024)
+
+
+def test_stochastic_acting_quick_in_both_dispatch_modes():
+    calls = ["pi(s)", "pi(s, return_logp=True)", "pi.mode(s)"]
+    result = run_one("stochastic_acting", [], quick=True, extra=["--filter", "EpsilonGreedy"])
+    _check_rows(result, [f"{k:11s} {'EpsilonGreedy':15s} {c}"
+                         for k in ("categorical", "quantile") for c in calls])
+    sync = run_one("stochastic_acting", ["--sync"], quick=True,
+                   extra=["--filter", "quantile    BoltzmannPolicy"])
+    assert sync["environment"]["async_dispatch"] is False
+    _check_rows(sync, [f"{'quantile':11s} {'BoltzmannPolicy':15s} {c}" for c in calls])

@@ -241,3 +241,68 @@ def test_errors(nets):
     plain = coaxlike.Q(lambda S, is_training: hk.Linear(N_ACTIONS)(S), Env(), random_seed=0)
     with pytest.raises(TypeError, match="q_targ"):
         QLearning(q, q_targ=plain)
+
+
+# --- learning a known return distribution ---------------------------------------------------
+
+def _table(kind, bins):
+    key = "logits" if kind == "categorical" else "values"
+
+    def func(S, is_training):  # S: one-hot of Discrete(2) observations
+        return {key: jnp.reshape(hk.Linear(2 * bins, with_bias=False,
+                                           w_init=jnp.zeros)(S), (-1, 2, bins))}
+    return func
+
+
+@pytest.mark.parametrize("kind", ["categorical", "quantile"])
+def test_learns_the_return_distribution_of_a_two_step_chain(kind):
+    """State 0 -> state 1 (reward 0), then termination with reward -1 or +1 (p = 1/2 each),
+    gamma = 0.5: Z(1) = +-1 and Z(0) = +-0.5. C51 on atoms -2..2 (step 0.5) puts 1/2 on each
+    of the two atoms. QR-DQN's 4 quantiles (fractions 1/8..7/8) go to the minimisers of the
+    quantile *Huber* loss (kappa = 1), computed by hand below: for targets +-1 a quantile
+    tau < 1/2 settles at tau / (1 - tau) - 1 (linear branch for +1, quadratic for -1); state
+    0's targets are 0.5 * those quantiles, all within kappa, where the minimiser is the
+    tau-expectile."""
+    import optax
+    env = type("Chain", (), {"observation_space": gym.spaces.Discrete(2),
+                             "action_space": gym.spaces.Discrete(2)})()
+    bins = 9 if kind == "categorical" else 4
+    q = coaxlike.StochasticQ(_table(kind, bins), env, (-2., 2.) if kind == "categorical"
+                             else None, bins, random_seed=0)
+    learner = QLearning(q, q_targ=q.copy(), optimizer=optax.adam(0.05))
+    rng = np.random.default_rng(0)
+    for step in range(300):
+        first = rng.random(64) < 0.5  # half the batch: the first transition
+        tb = TransitionBatch.from_one_step(
+            S=np.where(first, 0, 1), A=np.zeros(64, int),
+            Rn=np.where(first, 0.0, rng.choice([-1.0, 1.0], 64)).astype(np.float32),
+            In=np.where(first, 0.5, 0.0).astype(np.float32), S_next=np.ones(64, int))
+        learner.update(tb)
+        if step % 10 == 9:
+            learner.q_targ.soft_update(q, 1.0)
+    for s, a in ((1, 1.0), (0, 0.5)):
+        dp = q.dist_params(s, 0)
+        if kind == "categorical":
+            p = np.asarray(jax.nn.softmax(jnp.asarray(dp["logits"])))
+            want = np.isclose(q.atoms, -a) | np.isclose(q.atoms, a)
+            np.testing.assert_allclose(p[want], [0.5, 0.5], atol=0.08)
+            assert p[~want].sum() < 0.1
+        else:
+            tau = q.quantile_fractions.astype(np.float64)
+            if s == 1:
+                low = tau[:2] / (1 - tau[:2]) - 1
+                want = np.concatenate([low, -low[::-1]])
+            else:
+                want = np.array([_expectile(0.5 * want_1, t) for t in tau])
+            want_1 = want
+            np.testing.assert_allclose(dp["values"], want, atol=0.05)
+        assert q(s, 0) == pytest.approx(0.0, abs=0.15)
+
+
+def _expectile(y, tau):
+    """The tau-expectile of equally likely samples y (fixed point of the weighted mean)."""
+    theta = float(np.mean(y))
+    for _ in range(200):
+        w = np.where(y >= theta, tau, 1 - tau)
+        theta = float(np.sum(w * y) / np.sum(w))
+    return theta

@@ -220,7 +220,7 @@ def test_errors_for_bad_inputs(cartpole):
     with pytest.raises(ValueError, match="action_mask must be a bool array"):
         pi(S_TIE, action_mask=np.full(4, 0.5))
     assert pi(S_TIE, action_mask=np.array([0, 0, 1, 0], np.int8)) == 2
-    with pytest.raises(TypeError, match="q must be a coaxlike.Q, got str"):
+    with pytest.raises(TypeError, match="q must be a coaxlike.Q or coaxlike.StochasticQ, got str"):
         coaxlike.BoltzmannPolicy("q")
     with pytest.raises(TypeError, match="abstract"):
         coaxlike.policies.ValuePolicy(q, 0.1)

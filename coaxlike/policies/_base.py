@@ -69,7 +69,7 @@ class ValuePolicy:
         if type(self) is ValuePolicy:
             raise TypeError("ValuePolicy is abstract; use EpsilonGreedy or BoltzmannPolicy")
         if not isinstance(q, (Q, StochasticQ)):
-            raise TypeError(f"q must be a coaxlike.Q or StochasticQ, got {type(q).__name__}")
+            raise TypeError(f"q must be a coaxlike.Q or coaxlike.StochasticQ, got {type(q).__name__}")
         if not isinstance(q.action_space, gym.spaces.Discrete):
             raise TypeError(f"{type(self).__name__} needs a Discrete action space, got "
                             f"{q.action_space!r}")

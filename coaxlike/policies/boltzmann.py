@@ -20,7 +20,8 @@ class BoltzmannPolicy(ValuePolicy):
     leaf of ``params``: changing it never recompiles.
 
     Args:
-        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied).
+        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied), or a
+            :class:`~coaxlike.StochasticQ` (the policy acts on its network-space means).
         temperature: positive float in the normal float32 range (about 1.2e-38 to 3.4e38:
             it is stored as float32).
         random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.

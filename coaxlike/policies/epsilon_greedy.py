@@ -25,7 +25,8 @@ class EpsilonGreedy(ValuePolicy):
     without recompiling.
 
     Args:
-        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied).
+        q: a :class:`~coaxlike.Q` with a Discrete action space (shared, not copied), or a
+            :class:`~coaxlike.StochasticQ` (the policy acts on its network-space means).
         epsilon: float in ``[0, 1]``.
         random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
 

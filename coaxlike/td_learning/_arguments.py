@@ -12,7 +12,7 @@ __all__ = []  # private module
 
 def _check_q(q):
     if not isinstance(q, (Q, StochasticQ)):
-        raise TypeError(f"q must be a coaxlike.Q or StochasticQ, got {type(q).__name__}")
+        raise TypeError(f"q must be a coaxlike.Q or coaxlike.StochasticQ, got {type(q).__name__}")
     if not isinstance(q.action_space, gym.spaces.Discrete):
         raise TypeError(f"q must have a Discrete action space, got {q.action_space!r}")
 
