@@ -336,8 +336,6 @@ class ApeX:
         due = t0 + (self.updates - updates0) / self.max_updates_per_second
         while (wait := due - time.perf_counter()) > 0:  # keep collecting while waiting
             self._collect(self._fleet.poll(timeout=wait))
-            if not self._fleet._pending:
-                time.sleep(wait)
 
     def _replay_lost(self, error):
         saved = self.save_checkpoint() if self.checkpoint_path is not None else None

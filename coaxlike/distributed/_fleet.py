@@ -1,5 +1,6 @@
 """The rollout actors as seen from the learner: keep each busy, report and restart failures."""
 import logging
+import time
 
 from ._ray import ray
 
@@ -52,12 +53,14 @@ class ActorFleet:
                 self._pending[ref] = (i, self._generation[i])
 
     def poll(self, timeout):
-        """Collect finished calls (waiting at most ``timeout`` seconds for the first one).
+        """Collect finished calls (waiting at most ``timeout`` seconds for the first one, or
+        sleeping ``timeout`` seconds when no call is queued).
 
         Returns:
             list of the dicts returned by :meth:`RolloutActor.run`.
         """
         if not self._pending:
+            time.sleep(timeout)
             return []
         ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending),
                             timeout=timeout, fetch_local=True)
