@@ -8,6 +8,7 @@ Sub-packages: :mod:`coaxlike.policies`, :mod:`coaxlike.distributions`,
 :mod:`coaxlike.experience_replay`, :mod:`coaxlike.serialization`, :mod:`coaxlike.wrappers`,
 :mod:`coaxlike.utils`, :mod:`coaxlike.value_transforms`.
 """
+from . import _registration  # noqa: F401  (gymnasium ids coax registers)
 from . import (distributions, experience_replay, policies, reward_tracing, serialization,
                td_learning, utils, value_transforms, wrappers)
 from ._q import Q

@@ -1,0 +1,182 @@
+"""coaxlike.utils: the schedule against hand values (host and jit), the frame-difference
+matrix against finite differences, GIFs read back frame by frame, logging set-up, errors."""
+import logging
+import os
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from coaxlike.utils import (StepwiseLinearFunction, diff_transform, diff_transform_matrix,
+                            enable_logging, generate_gif)
+from coaxlike.wrappers import TrainMonitor
+
+Image = pytest.importorskip("PIL.Image")
+
+
+# --- StepwiseLinearFunction -----------------------------------------------------------------
+
+def test_schedule_hand_values_and_flat_outside():
+    f = StepwiseLinearFunction((0, 1.0), (100, 0.1), (300, 0.0))
+    assert [f(t) for t in (-10, 0, 50, 100, 200, 300, 10**9)] == \
+        pytest.approx([1.0, 1.0, 0.55, 0.1, 0.05, 0.0, 0.0])
+    assert isinstance(f(50), float) and isinstance(f(np.int64(50)), float)
+    g = StepwiseLinearFunction((10, 0), (20, 4))            # ints are fine, offset start
+    assert (g(0), g(15), g(25)) == (0.0, 2.0, 4.0)
+
+
+def test_schedule_in_graph_matches_host():
+    f = StepwiseLinearFunction((0, 1.0), (100, 0.1), (300, 0.0))
+    T = jnp.arange(-5, 400, 7)
+    got = jax.jit(f)(T)
+    np.testing.assert_allclose(got, [f(int(t)) for t in T], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("steps, error, match", [
+    (((0, 1.0),), TypeError, "at least two"),
+    (((0, 1.0), [10, 0.5]), TypeError, r"pair \(int timestep, number value\), got \[10"),
+    (((0.5, 1.0), (10, 0.5)), TypeError, "got \\(0.5, 1.0\\)"),
+    (((0, 1.0), (10, "a")), TypeError, "number value"),
+    (((10, 1.0), (10, 0.5)), ValueError, r"strictly increasing, got \[10, 10\]"),
+    (((0, 1.0), (10, float("nan"))), ValueError, "finite"),
+])
+def test_schedule_rejects_bad_steps(steps, error, match):
+    with pytest.raises(error, match=match):
+        StepwiseLinearFunction(*steps)
+
+
+# --- diff_transform -------------------------------------------------------------------------
+
+def test_diff_transform_matrix_four_frames_by_hand():
+    np.testing.assert_array_equal(diff_transform_matrix(4, dtype=int),
+                                  [[-1, 0, 0, 0], [3, 1, 0, 0], [-3, -2, -1, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(diff_transform_matrix(1), [[1.0]])
+    assert diff_transform_matrix(3).dtype == np.float32
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_diff_transform_columns_are_backward_differences(n):
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(2, 7, 6, n))
+    Y = np.asarray(diff_transform(X, dtype="float64" if jax.config.x64_enabled else "float32"))
+    assert Y.shape == X.shape
+    for j in range(n):
+        k = n - 1 - j
+        # the k-th backward difference at the newest frame, computed by repeated np.diff
+        want = np.diff(X, n=k, axis=-1)[..., -1] if k else X[..., -1]
+        np.testing.assert_allclose(Y[..., j], want, rtol=1e-4, atol=1e-4)
+
+
+def test_diff_transform_inside_jit_and_errors():
+    X = jnp.ones((3, 4, 4, 3))
+    np.testing.assert_allclose(jax.jit(diff_transform)(X)[..., -1], 1.0)
+    np.testing.assert_allclose(jax.jit(diff_transform)(X)[..., :2], 0.0)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="num_frames must be a positive int"):
+            diff_transform_matrix(bad)
+
+
+# --- generate_gif ---------------------------------------------------------------------------
+
+def read_frames(path):
+    with Image.open(path) as im:
+        sizes = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            sizes.append(im.size)
+        return im.n_frames, sizes, im.info.get("duration"), im.info.get("loop")
+
+
+class Counter(gym.Env):
+    """Renders frame t as a 6x5 image with t pixels lit; ends after ``length`` steps."""
+
+    observation_space = gym.spaces.Discrete(100)
+    action_space = gym.spaces.Discrete(2)
+    render_mode = "rgb_array"
+
+    def __init__(self, length=7):
+        self.length = length
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):
+        self.t += 1
+        return self.t, 0.0, self.t >= self.length, False, {}
+
+    def render(self):
+        frame = np.zeros((5, 6, 3), np.uint8)
+        frame.reshape(-1, 3)[: self.t] = 255
+        return frame
+
+
+def test_gif_has_one_frame_per_step_plus_the_first(tmp_path):
+    path = tmp_path / "a" / "b" / "episode.gif"
+    steps = generate_gif(Counter(length=7), path, policy=lambda s: 0, duration=40)
+    n_frames, sizes, duration, loop = read_frames(path)
+    assert steps == 7 and n_frames == 8
+    assert set(sizes) == {(6, 5)} and duration == 40 and loop == 0
+
+
+def test_gif_of_a_cartpole_episode(tmp_path):
+    pytest.importorskip("pygame")  # gymnasium's classic-control rendering
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    steps = generate_gif(env, tmp_path / "cartpole.gif", policy=lambda s: 0)
+    n_frames, sizes, *_ = read_frames(tmp_path / "cartpole.gif")
+    # Pillow merges identical consecutive frames (sub-pixel moves): at most steps + 1
+    assert 5 < steps < 30 and 1 < n_frames <= steps + 1 and set(sizes) == {(600, 400)}
+
+
+def test_gif_resize_max_steps_and_monitor_is_skipped(tmp_path):
+    env = TrainMonitor(Counter(length=10))
+    env.reset(seed=0)
+    env.step(0)
+    path = tmp_path / "short.gif"
+    steps = generate_gif(env, str(path), resize_to=(12, 8), max_episode_steps=4,
+                         policy=lambda s: 1)
+    n_frames, sizes, *_ = read_frames(path)
+    assert steps == 4 and n_frames == 5 and set(sizes) == {(12, 8)}
+    assert (env.T, env.t) == (1, 1)           # the recorded episode did not count
+    assert [p.name for p in tmp_path.iterdir()] == ["short.gif"]  # no temporary left
+
+
+def test_gif_errors_leave_no_file(tmp_path):
+    path = tmp_path / "x.gif"
+    with pytest.raises(RuntimeError, match="render_mode='rgb_array'"):
+        generate_gif(gym.make("CartPole-v1"), path, max_episode_steps=2)
+    with pytest.raises(TypeError, match=r"resize_to must be a pair of positive ints"):
+        generate_gif(Counter(), path, resize_to=[10, 10])
+    with pytest.raises(TypeError, match="vector env"):
+        generate_gif(gym.make_vec("CartPole-v1", 2), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- enable_logging -------------------------------------------------------------------------
+
+def test_enable_logging_adds_a_file_handler(tmp_path):
+    path = tmp_path / "logs" / "run.log"
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        enable_logging("run", level=logging.INFO, output_filepath=str(path),
+                       output_level=logging.WARNING)
+        (handler,) = [h for h in root.handlers if h not in before
+                      and isinstance(h, logging.FileHandler)]
+        assert handler.level == logging.WARNING and os.path.isdir(tmp_path / "logs")
+        old_level, root.level = root.level, logging.INFO
+        logging.getLogger("coaxlike.test").warning("kept")
+        logging.getLogger("coaxlike.test").info("dropped")
+        root.level = old_level
+        handler.flush()
+        assert path.read_text().splitlines() == ["kept"]
+    finally:
+        for h in root.handlers[:]:
+            if h not in before:
+                root.removeHandler(h)
+                h.close()
+    with pytest.raises(TypeError, match="name must be a str"):
+        enable_logging(3)
