@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coaxlike.utils import (StepwiseLinearFunction, diff_transform, diff_transform_matrix,
-                            enable_logging, generate_gif)
+from coaxlike.utils import (StepwiseLinearFunction, check_array, diff_transform,
+                            diff_transform_matrix, enable_logging, generate_gif,
+                            get_transition_batch, safe_sample)
 from coaxlike.wrappers import TrainMonitor
 
 Image = pytest.importorskip("PIL.Image")
@@ -180,3 +181,66 @@ def test_enable_logging_adds_a_file_handler(tmp_path):
                 h.close()
     with pytest.raises(TypeError, match="name must be a str"):
         enable_logging(3)
+
+
+# --- safe_sample, get_transition_batch, check_array ------------------------------------------
+
+@pytest.mark.parametrize("space", [
+    gym.spaces.Box(low=-np.inf, high=np.inf, shape=(50,)),
+    gym.spaces.Box(low=5.0, high=np.inf, shape=(50,)),
+    gym.spaces.Box(low=-np.inf, high=-3.0, shape=(50,)),
+    gym.spaces.Box(low=0, high=255, shape=(4, 4), dtype=np.uint8),
+    gym.spaces.Discrete(3, start=-1),
+    gym.spaces.MultiDiscrete([2, 5]),
+    gym.spaces.MultiBinary(6),
+    gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(-1.0, 1.0, (2,)))),
+    gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Box(0.0, 1.0, (3,))}),
+])
+def test_safe_sample_lies_in_the_space_and_is_reproducible(space):
+    samples = [safe_sample(space, seed=s) for s in range(20)]
+    assert all(space.contains(x) for x in samples)
+    again = safe_sample(space, seed=7)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, again, samples[7])
+
+
+def test_safe_sample_keeps_unbounded_values_moderate():
+    x = safe_sample(gym.spaces.Box(low=-np.inf, high=np.inf, shape=(1000,)), seed=0)
+    assert np.all(np.abs(x) <= 1.0) and x.std() > 0.3           # uniform on [-1, 1]
+    y = safe_sample(gym.spaces.Box(low=5.0, high=np.inf, shape=(1000,)), seed=0)
+    assert np.all((y >= 5.0) & (y <= 6.0))
+    with pytest.raises(TypeError, match="space must be a gymnasium space"):
+        safe_sample((0, 1))
+
+
+def test_get_transition_batch_fields_ranges_and_seed():
+    env = gym.make("CartPole-v1")
+    tb = get_transition_batch(env, batch_size=64, gamma=0.8, random_seed=3)
+    assert tb.S.shape == (64, 4) and tb.S_next.shape == (64, 4)
+    assert tb.A.shape == (64,) and set(np.unique(tb.A)) <= {0, 1}
+    np.testing.assert_allclose(np.unique(tb.In), [0.0, 0.8], rtol=1e-6)
+    for logp in (tb.logP, tb.logP_next):
+        assert np.all((logp >= np.log(0.01) - 1e-6) & (logp <= np.log(0.99) + 1e-6))
+    assert np.all((tb.W >= 0.01) & (tb.W <= 100.0)) and np.all(np.abs(tb.Rn) <= 5.0)
+    again = get_transition_batch(env, batch_size=64, gamma=0.8, random_seed=3)
+    np.testing.assert_array_equal(again.S, tb.S)
+    np.testing.assert_array_equal(again.Rn, tb.Rn)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        get_transition_batch(env, batch_size=0)
+    with pytest.raises(ValueError, match="gamma must be a number in"):
+        get_transition_batch(env, gamma=1.5)
+
+
+def test_check_array_checks_each_property():
+    x = jnp.zeros((2, 3), jnp.float32)
+    check_array(x, ndim=2, ndim_min=1, ndim_max=2, dtype=jnp.float32, shape=(2, 3),
+                axis_size=(1, 2), axis=0)
+    bad = [({"ndim": 1}, "ndim in \\[1\\]"), ({"ndim_min": 3}, "ndim >= 3"),
+           ({"ndim_max": 1}, "ndim <= 1"), ({"dtype": "int32"}, "dtype"),
+           ({"shape": (3, 2)}, "shape \\(3, 2\\)"),
+           ({"axis_size": 4, "axis": 1}, "along axis 1")]
+    for kwargs, match in bad:
+        with pytest.raises(TypeError, match=match):
+            check_array(x, **kwargs)
+    with pytest.raises(TypeError, match="expected a JAX array, got ndarray"):
+        check_array(np.zeros(3))
+    check_array(np.zeros(3), ndim=1, except_np=True)
