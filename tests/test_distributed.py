@@ -204,3 +204,32 @@ def test_learner_checkpoint_round_trip_and_refuses_another_learner(tmp_path):
     other = coaxlike.td_learning.QLearning(q2, q_targ=q2.copy(), optimizer=optax.adam(1e-3))
     with pytest.raises(ValueError):
         LearnerCheckpoint(other).load(tmp_path / "ck")
+
+
+def test_init_ray_drops_local_sizes_when_joining_a_cluster(monkeypatch, caplog):
+    from coaxlike.distributed import _ray
+    calls = []
+
+    def fake_init(**kwargs):  # ray.init's behaviour when RAY_ADDRESS names a running cluster
+        calls.append(kwargs)
+        if "num_cpus" in kwargs or "object_store_memory" in kwargs:
+            raise ValueError("When connecting to an existing cluster, num_cpus and num_gpus "
+                             "must not be provided.")
+
+    monkeypatch.setattr(_ray.ray, "init", fake_init)
+    with caplog.at_level("INFO", logger="coaxlike.distributed"):
+        _ray.init_ray(num_cpus=2, object_store_memory=2**27, include_dashboard=False)
+    assert calls == [{"num_cpus": 2, "object_store_memory": 2**27, "include_dashboard": False},
+                     {"include_dashboard": False}]
+    assert "ignoring num_cpus, object_store_memory" in caplog.text
+
+
+def test_init_ray_reraises_other_errors(monkeypatch):
+    from coaxlike.distributed import _ray
+
+    def fake_init(**kwargs):
+        raise ValueError("Invalid address format: nowhere")
+
+    monkeypatch.setattr(_ray.ray, "init", fake_init)
+    with pytest.raises(ValueError, match="Invalid address format"):
+        _ray.init_ray(address="nowhere", num_cpus=2)

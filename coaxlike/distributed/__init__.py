@@ -10,7 +10,7 @@ installs Ray); importing this package without Ray raises ``ImportError`` naming 
 * :func:`apex_epsilons`: Ape-X's per-actor exploration rates;
 * :class:`ReplayServerLost`: raised when the replay server's process or node is lost.
 """
-from ._ray import ray as _ray  # first: the ImportError naming the extra
+from . import _ray  # noqa: F401  (first: the ImportError naming the extra)
 from ._apex import ApeX
 from ._evaluator import Evaluator
 from ._fleet import ReplayServerLost
