@@ -306,3 +306,15 @@ def _expectile(y, tau):
         w = np.where(y >= theta, tau, 1 - tau)
         theta = float(np.sum(w * y) / np.sum(w))
     return theta
+
+
+def test_type1_stochastic_q_learns_like_its_type2_layout():
+    """A type-1 categorical StochasticQ is evaluated on every action for the next-state
+    choice; its loss equals rlax's on the same (type-2 shaped) outputs."""
+    def func(S, A, is_training):
+        return {"logits": hk.Linear(K)(jnp.concatenate([S, A], axis=-1))}
+    q = coaxlike.StochasticQ(func, Env(), RANGE, K, random_seed=0)
+    q_targ = _perturbed_copy(q, 2)
+    tb = _batch(4)
+    expected = float(jnp.mean(_rlax_categorical(q, q_targ, tb)))
+    assert _loss(QLearning(q, q_targ=q_targ), tb) == pytest.approx(expected, rel=1e-5)

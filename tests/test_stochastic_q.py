@@ -201,3 +201,13 @@ def test_epsilon_change_does_not_recompile(env, qs):
             pi.epsilon = eps
             pi(s)
     assert compiles[0] == 0
+
+
+def test_pickle_round_trip(env, qs):
+    import pickle
+    q = qs["quantile"]
+    q2 = pickle.loads(pickle.dumps(q))
+    s, _ = env.reset(seed=7)
+    np.testing.assert_array_equal(q2(s), q(s))
+    np.testing.assert_array_equal(q2.dist_params(s)["values"], q.dist_params(s)["values"])
+    assert q2.kind == "quantile" and q2.mean_func_type2 is not None
