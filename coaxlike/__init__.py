@@ -6,11 +6,11 @@ log-propensities, and the off-policy learning machinery that uses them.
 Sub-packages: :mod:`coaxlike.policies`, :mod:`coaxlike.distributions`,
 :mod:`coaxlike.td_learning`, :mod:`coaxlike.reward_tracing`,
 :mod:`coaxlike.experience_replay`, :mod:`coaxlike.serialization`, :mod:`coaxlike.wrappers`,
-:mod:`coaxlike.utils`, :mod:`coaxlike.value_transforms`.
+:mod:`coaxlike.utils`, :mod:`coaxlike.value_transforms`, :mod:`coaxlike.value_losses`.
 """
 from . import _registration  # noqa: F401  (gymnasium ids coax registers)
 from . import (distributions, experience_replay, policies, reward_tracing, serialization,
-               td_learning, utils, value_transforms, wrappers)
+               td_learning, utils, value_losses, value_transforms, wrappers)
 from ._q import Q
 from ._stochastic_q import StochasticQ
 from .policies import BoltzmannPolicy, EpsilonGreedy
@@ -19,4 +19,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Q", "StochasticQ", "EpsilonGreedy", "BoltzmannPolicy", "distributions", "policies",
            "td_learning", "reward_tracing", "experience_replay", "serialization", "wrappers",
-           "utils", "value_transforms", "__version__"]
+           "utils", "value_transforms", "value_losses", "__version__"]

@@ -264,23 +264,27 @@ WINDOW = dict(S=[[1, 2, 3]], A=[2], Rn=[1 + 0.9 * 2], In=[0.81], S_next=[[0, 2, 
               gamma_seq=[[0.9, 0.9]], valid_seq=[[1, 1]], logP_seq=np.log([[0.5, 0.5]]))
 
 
-@pytest.mark.parametrize("cls, use_pi, want_G", [
+@pytest.mark.parametrize("cls, correction, want_G", [
     # c_1 = 0.5 * min(1, (13/15) / 0.5) = 0.5
     # expected SARSA: v(s_1) = 4 * 13/15 + 1/15 = 53/15, v(s_2) = 2 * 13/15 + 1/15 = 1.8
     #   delta_0 = 1 + 0.9 * 53/15 - 3 = 1.18, delta_1 = 2 + 0.9 * 1.8 - 4 = -0.38
     #   G = 3 + 1.18 + 0.9 * 0.5 * (-0.38) = 4.009
-    (ExpectedSarsa, True, 4.009),
+    (ExpectedSarsa, "retrace", 4.009),
+    # default (coax's target): Rn + In E_pi q(s_2) = 2.8 + 0.81 * 1.8 = 4.258
+    (ExpectedSarsa, None, 4.258),
     # Q-learning with Retrace: v = max: delta_0 = 1 + 3.6 - 3 = 1.6, delta_1 = 2 + 1.8 - 4
     #   = -0.2;  G = 3 + 1.6 + 0.45 * (-0.2) = 4.51
-    (QLearning, True, 4.51),
-    # without pi_targ: plain 2-step Rn + In max q(s_2) = 2.8 + 0.81 * 2 = 4.42
-    (QLearning, False, 4.42),
+    (QLearning, "retrace", 4.51),
+    # default: plain 2-step Rn + In max q(s_2) = 2.8 + 0.81 * 2 = 4.42
+    (QLearning, None, 4.42),
 ])
-def test_learner_retrace_window(cls, use_pi, want_G):
+def test_learner_retrace_window(cls, correction, want_G):
     q = linear_q()
     q_targ = q.copy()
-    pi = coaxlike.EpsilonGreedy(q_targ, 0.2) if use_pi else None
-    learner = cls(q, pi, q_targ, lambda_=0.5)
+    pi = coaxlike.EpsilonGreedy(q_targ, 0.2)
+    if correction is None and cls is QLearning:
+        pi = None  # QLearning ignores pi_targ without a correction (tested elsewhere)
+    learner = cls(q, pi, q_targ, off_policy_correction=correction, lambda_=0.5)
     assert learner.td_error(make_batch(**WINDOW))[0] == pytest.approx(want_G - 3.0, rel=1e-5)
 
 
@@ -288,7 +292,8 @@ def test_pi_targ_over_online_own_or_target_q_agree():
     q = linear_q()
     q_targ, q_own = q.copy(), q.copy()
     batch = make_batch(**WINDOW)
-    tds = [ExpectedSarsa(q, coaxlike.EpsilonGreedy(qq, 0.2), q_targ).td_error(batch)
+    tds = [ExpectedSarsa(q, coaxlike.EpsilonGreedy(qq, 0.2), q_targ,
+                         off_policy_correction="retrace").td_error(batch)
            for qq in (q, q_targ, q_own)]
     np.testing.assert_allclose(tds[0], tds[1], rtol=1e-6)
     np.testing.assert_allclose(tds[0], tds[2], rtol=1e-6)
@@ -340,7 +345,7 @@ def test_update_compiles_once_with_changing_hyperparameters():
     q = linear_q()
     q_targ = q.copy()
     pi = coaxlike.EpsilonGreedy(q_targ, 0.5)
-    learner = ExpectedSarsa(q, pi, q_targ, lambda_=0.9)
+    learner = ExpectedSarsa(q, pi, q_targ, off_policy_correction="retrace", lambda_=0.9)
     soft = SoftQLearning(q, q_targ=q_targ)
     batch = make_batch(**WINDOW)
     with count_compiles() as n:  # the counter sees the warm-up compilations
@@ -570,9 +575,9 @@ def test_serialize_deserialize_round_trip(tmp_path):
 
 def test_bad_arguments_name_the_argument():
     q = linear_q()
-    with pytest.raises(TypeError, match="pi_targ"):
-        QLearning(q, pi_targ=q)
-    with pytest.raises(TypeError, match="pi_targ is required"):
+    with pytest.raises(TypeError, match="pi_targ must be a Policy, got: Q.*positionally"):
+        QLearning(q, q.copy())  # coax's message; a Q where pi_targ goes
+    with pytest.raises(TypeError, match="pi_targ must be provided"):
         ExpectedSarsa(q)
     other = coaxlike.Q(lambda S, is_training: hk.Linear(3)(S),
                       FakeEnv(q.observation_space, q.action_space), random_seed=0)  # bias

@@ -1,7 +1,7 @@
 r"""TD learning for Q-functions: pure targets and learner shells.
 
 The pure, vmappable target functions (:func:`q_learning_target`, :func:`retrace_target`, ...)
-are the maths; the learners (:class:`QLearning`, :class:`DoubleQLearning`,
+are the maths; the learners (:class:`QLearning`, :class:`DoubleQLearning`, :class:`Sarsa`,
 :class:`ExpectedSarsa`, :class:`SoftQLearning`) are thin shells that keep an optimizer state
 and update a :class:`~coaxlike.Q` from batches of
 :class:`~coaxlike.reward_tracing.TransitionBatch`. Every learner also exposes its pure
@@ -10,8 +10,8 @@ and update a :class:`~coaxlike.Q` from batches of
 ``learner.init_func(params, ...)`` to build a fresh state in-graph and :func:`sync_target` to
 move its target network.
 
-On a :class:`~coaxlike.StochasticQ`, :class:`QLearning`, :class:`DoubleQLearning` and
-:class:`ExpectedSarsa` learn distributions: the categorical projection
+On a :class:`~coaxlike.StochasticQ`, :class:`QLearning`, :class:`DoubleQLearning`,
+:class:`Sarsa` and :class:`ExpectedSarsa` learn distributions: the categorical projection
 (:func:`categorical_target`, C51) or the quantile Huber loss (:func:`quantile_huber_loss`,
 QR-DQN).
 """
@@ -23,16 +23,18 @@ from ._metrics import Metrics
 from ._targets import (
     batched_double_q_learning_target, batched_expected_sarsa_target,
     batched_q_learning_target, batched_retrace_target, batched_soft_q_learning_target,
-    double_q_learning_target, double_q_value, expected_sarsa_target, expected_value,
-    greedy_value, q_learning_target, retrace_target, soft_q_learning_target, soft_value)
-from ._update import LearnerState, huber_loss, sync_target
+    batched_sarsa_target, double_q_learning_target, double_q_value, expected_sarsa_target,
+    expected_value, greedy_value, q_learning_target, retrace_target, sarsa_target,
+    soft_q_learning_target, soft_value)
+from ._update import LearnerState, sync_target
 from .double_q_learning import DoubleQLearning
 from .expected_sarsa import ExpectedSarsa
 from .q_learning import QLearning
+from .sarsa import Sarsa
 from .soft_q_learning import SoftQLearning
 
 __all__ = [
-    "TDLearner", "QLearning", "DoubleQLearning", "ExpectedSarsa", "SoftQLearning",
-    "LearnerState", "Metrics", "huber_loss", "sync_target", *_targets.__all__,
+    "TDLearner", "QLearning", "DoubleQLearning", "Sarsa", "ExpectedSarsa", "SoftQLearning",
+    "LearnerState", "Metrics", "sync_target", *_targets.__all__,
     *_distributional.__all__,
 ]

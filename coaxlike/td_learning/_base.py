@@ -12,13 +12,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_unit
-from .._tree_check import check_same_tree
 from .._stochastic_q import StochasticQ
-from ._arguments import _check_optimizer, _check_pi_targ, _check_q, _check_q_targ, _name
+from .._tree_check import check_same_tree, fresh_containers
+from ..value_losses import huber
+from ._arguments import (_check_correction, _check_loss_function, _check_optimizer,
+                         _check_pi_targ, _check_policy_regularizer, _check_q, _check_q_targ,
+                         _check_init_args, _name, _pi_targ_used)
+from ._batch_checks import _needed_fields, _raise_for_batch
 from ._distributional_update import distributional_learner
 from ._metrics import Metrics, _packing_metrics
-from ._update import (LearnerState, _Spec, grads_and_metrics, huber_loss, td_error_func,
-                      update_func)
+from ._update import (LearnerState, _guarded, _Spec, _step, _step_from, _td_error_checked,
+                      grads_and_metrics, td_error_func)
 
 __all__ = ["TDLearner"]
 
@@ -38,29 +42,39 @@ def _with_key(fn, uses_rng=True):
 
 class TDLearner:
     r"""Abstract base of the TD learners; use :class:`~coaxlike.td_learning.QLearning`,
-    :class:`~coaxlike.td_learning.DoubleQLearning`, :class:`~coaxlike.td_learning.ExpectedSarsa`
-    or :class:`~coaxlike.td_learning.SoftQLearning`.
+    :class:`~coaxlike.td_learning.DoubleQLearning`, :class:`~coaxlike.td_learning.Sarsa`,
+    :class:`~coaxlike.td_learning.ExpectedSarsa` or
+    :class:`~coaxlike.td_learning.SoftQLearning`.
 
     Subclasses set ``_value_fn`` (a pure one-example state value ``(q_t, q_t_selector,
     probs_t, mask_t, hyperparams) -> scalar``), ``_needs_selector`` (online values at the next
     state are needed), ``_needs_probs`` (target-policy probabilities are needed even for
-    one-step targets), ``_pi_targ_required`` and, for extra array hyperparameters,
-    ``_hp_checks`` (``{name: check(value, name) -> float}``, passed to ``__init__`` through
-    ``_hyperparams``).
+    one-step targets), ``_next_action`` (the target policy is the recorded ``A_next``),
+    ``_pi_targ_required`` and, for extra array hyperparameters, ``_hp_checks`` (``{name:
+    check(value, name) -> float}``, passed to ``__init__`` through ``_hyperparams``).
 
-    **Targets.** Without ``pi_targ``, or for windows of one step (``A_seq.shape[1] == 1``):
-    :math:`G = R^{(n)} + I^{(n)} v(s_{t+K})`. With ``pi_targ`` and longer windows: the
+    **Targets.** By default, as coax: :math:`G = R^{(n)} + I^{(n)} v(s_{t+K})` from ``Rn``,
+    ``In`` and ``S_next`` whatever the window length, with the learner's state value
+    :math:`v`. With ``off_policy_correction="retrace"`` (opt-in, needs ``pi_targ`` and
+    recorded behaviour log-propensities) and windows longer than one step: the
     Retrace(:math:`\lambda`) target of :func:`~coaxlike.td_learning.retrace_target` with the
-    learner's own state value :math:`v` and traces
+    learner's own :math:`v` and traces
     :math:`c_j = \lambda \min(1, \pi_\text{targ}(a_j|s_j) / \exp(\text{logP}_j))`.
-    The loss is ``loss_function(G, q(s_t, a_t), W)``; its gradient step replaces
-    ``q.params`` (the compiled step keeps their structure, shapes and dtypes, so the write
-    skips the setter's checks).
+    The loss is ``loss_function(G, q(s_t, a_t), W)`` (importance weights ``W`` used as
+    given, not clipped); its gradient step replaces ``q.params``.
+
+    **Bad batches.** An update is applied only if the batch is valid and the step is finite:
+    ``In`` (and, for Retrace, ``gamma_seq``) in :math:`[0, 1]`, actions in the action space,
+    ``W >= 0``, and a finite loss and gradient norm (so a NaN or inf in
+    ``S``, ``Rn``, ``In``, ``S_next``, ``W`` ... is caught). Otherwise :meth:`update` raises
+    ``ValueError`` naming the field (``FloatingPointError`` when every field is valid but the
+    step is not finite) and leaves ``q.params``, ``q.function_state``, the optimizer state
+    and the key exactly as they were; the pure ``update_func`` returns the state unchanged
+    with ``metrics['skipped'] == 1``.
 
     **Metrics.** :meth:`update` returns a read-only mapping with keys ``'loss',
-    'td_error_mean', 'td_error_abs_mean', 'td_error_abs_max', 'grad_norm'``. The call does
-    not wait for the device; the first read of a value does (the five values travel as one
-    array, which keeps a small update's per-call cost down).
+    'td_error_mean', 'td_error_abs_mean', 'td_error_abs_max', 'grad_norm'`` (the values
+    travel from the device as one array, read once per update to check the step).
 
     Attributes:
         q: the online :class:`~coaxlike.Q` (shared, not copied); :meth:`update` replaces
@@ -68,12 +82,15 @@ class TDLearner:
         q_targ: the target network or ``None``; read at every update (e.g. after
             ``q_targ.soft_update(q, tau)``), never written by :meth:`update`.
         pi_targ: the target policy or ``None``; read at every update (e.g. after
-            ``pi_targ.epsilon = x``), never written.
+            ``pi_targ.epsilon = x``), never written. ``None`` when a given ``pi_targ`` is
+            ignored (Q-learning without ``off_policy_correction``, with a warning).
+        off_policy_correction: ``None`` or ``"retrace"``.
         update_func: pure ``(learner_state, transition_batch, rng) -> (learner_state,
             metrics)``, for training loops compiled whole (``jax.lax.scan``);
             :meth:`~coaxlike.td_learning.TDLearner.init_func` builds a fresh
             ``learner_state`` in-graph, :func:`~coaxlike.td_learning.sync_target` moves its
-            target network. Jitted per call, donate the state,
+            target network. ``metrics`` adds ``'skipped'`` (float32, 1 when the batch was
+            refused and the state returned unchanged). Jitted per call, donate the state,
             ``jax.jit(learner.update_func, donate_argnums=0)``: a jitted function copies
             every output it returns unchanged (the target network, the hyperparameters),
             which donation avoids (batch 32: 1.20x -> 0.96x a hand-written optax update).
@@ -83,34 +100,37 @@ class TDLearner:
             function_state, metrics)``.
         td_error_func: pure ``(learner_state, transition_batch, rng) -> td_error (B,)``.
         optimizer: the optax ``GradientTransformation``.
-        loss_function: ``(y_true, y_pred, w) -> scalar``.
+        loss_function: ``(y_true, y_pred, w) -> scalar``, e.g. from
+            :mod:`coaxlike.value_losses`.
     """
 
     _value_fn = None
     _distributional = None  # the next-action rule on a StochasticQ, None: not supported
     _needs_selector = False
     _needs_probs = False
+    _next_action = False
     _pi_targ_required = False
     _hp_checks = {"lambda_": check_unit}  # name -> check(value, name) -> float
 
     def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
-                 policy_regularizer=None, *, lambda_=1.0, random_seed=None,
-                 _hyperparams=None):
+                 policy_regularizer=None, *, off_policy_correction=None, lambda_=1.0,
+                 random_seed=None, _hyperparams=None):
+        cls = type(self).__name__
         if type(self) is TDLearner:
-            raise TypeError("TDLearner is abstract; use QLearning, DoubleQLearning, "
+            raise TypeError("TDLearner is abstract; use QLearning, DoubleQLearning, Sarsa, "
                             "ExpectedSarsa or SoftQLearning")
-        _check_q(q)
+        _check_q(q, cls)
         _check_q_targ(q_targ, q)
         _check_pi_targ(pi_targ, q, self._pi_targ_required)
-        if policy_regularizer is not None:
-            raise NotImplementedError("policy_regularizer is not supported yet; pass None, got "
-                                      f"{type(policy_regularizer).__name__}")
-        if loss_function is not None and not callable(loss_function):
-            raise TypeError("loss_function must be callable (y_true, y_pred, w) -> scalar or "
-                            f"None, got {type(loss_function).__name__}")
-        self.q, self.q_targ, self.pi_targ = q, q_targ, pi_targ
+        self.off_policy_correction = _check_correction(off_policy_correction, pi_targ)
+        _check_policy_regularizer(policy_regularizer)
+        _check_loss_function(loss_function)
+        own_init = type(self).__init__ is not TDLearner.__init__  # one more frame to the user
+        pi_targ, pi_source = _pi_targ_used(pi_targ, q, q_targ, self._needs_probs,
+                                           self.off_policy_correction, cls, 3 + own_init)
+        self.q, self.q_targ, self.pi_targ, self._pi_source = q, q_targ, pi_targ, pi_source
         self.optimizer, self._optimizer_name = _check_optimizer(optimizer)
-        self.loss_function = huber_loss if loss_function is None else loss_function
+        self.loss_function = huber if loss_function is None else loss_function
         values = {"lambda_": lambda_, **(_hyperparams or {})}
         self._hyperparams = {name: jnp.float32(check(values[name], name))
                              for name, check in self._hp_checks.items()}
@@ -119,43 +139,44 @@ class TDLearner:
             random_seed = q.random_seed  # always set: Q draws one when given None
         self.random_seed = int(random_seed)
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
-
-        if pi_targ is None:
-            pi_source = None
-        elif pi_targ.q is q:
-            pi_source = "online"
-        elif q_targ is not None and pi_targ.q is q_targ:
-            pi_source = "target"
-        else:
-            pi_source = "own"
-        self._pi_source = pi_source
         uses_rng = q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng)
         if isinstance(q, StochasticQ):  # distributional learning: _distributional_update.py
-            spec, pure = distributional_learner(self, q, pi_targ, pi_source, loss_function,
-                                                uses_rng)
+            spec, (grads_fn, update_fn, td_fn) = distributional_learner(
+                self, q, pi_targ, pi_source, loss_function, uses_rng)
+            step = functools.partial(_step_from, update_fn, td_fn)
         else:
             spec = _Spec(
                 function_type1=q.function_type1, function_type2=q.function_type2,
                 modeltype=q.modeltype, preprocess=q.observation_preprocessor,
                 action_preprocessor=q.action_preprocessor, action_start=q.action_start,
-                n_actions=q.n_actions, value_fn=type(self)._value_fn,
+                n_actions=q.n_actions, value_fn=self._value_fn,
                 needs_selector=self._needs_selector, needs_probs=self._needs_probs,
                 pi_logits=None if pi_targ is None else pi_targ.logits_func,
                 pi_hp_name=None if pi_targ is None else pi_targ._hp_name,
                 pi_source=pi_source, loss_function=self.loss_function,
                 optimizer=self.optimizer, uses_rng=uses_rng, transform=q._transform,
-                inverse=q._inverse)
-            pure = (grads_and_metrics, update_func, td_error_func)
-        self.grads_and_metrics, self.update_func, self.td_error_func = (
-            functools.partial(f, spec) for f in pure)
-        self._update_jit = _with_key(_packing_metrics(self.update_func), spec.uses_rng)
-        self._td_error_jit = _with_key(self.td_error_func, spec.uses_rng)
+                inverse=q._inverse, correction=self.off_policy_correction,
+                next_action=self._next_action)
+            grads_fn, td_fn, step = grads_and_metrics, td_error_func, _step
+        self._spec, self._drop = spec, {}
+        self._retrace = self.off_policy_correction == "retrace"
+        self.grads_and_metrics = functools.partial(grads_fn, spec)
+        self.update_func = functools.partial(_guarded, step, spec)
+        self.td_error_func = functools.partial(td_fn, spec)
+        step = functools.partial(step, spec)
+        self._update_jit = _with_key(_packing_metrics(step, False), spec.uses_rng)
+        self._update_td_jit = _with_key(_packing_metrics(step, True), spec.uses_rng)
+        self._td_error_jit = _with_key(functools.partial(_td_error_checked, td_fn, spec),
+                                       spec.uses_rng)
 
     # --- state -----------------------------------------------------------------------------
 
     @property
     def lambda_(self):
-        """The Retrace trace parameter (float); the setter validates ``0 <= lambda_ <= 1``."""
+        """The Retrace trace parameter (float), used with ``off_policy_correction="retrace"``;
+        the setter validates ``0 <= lambda_ <= 1``."""
+        if "lambda_" not in self._hyperparams:
+            raise AttributeError(f"{type(self).__name__} has no lambda_ (no Retrace traces)")
         return float(self._hyperparams["lambda_"])
 
     @lambda_.setter
@@ -184,12 +205,19 @@ class TDLearner:
         ``q_targ``), ``opt_state`` and ``hyperparams`` back through validating setters, e.g.
         after a training loop compiled around ``update_func``. ``pi_targ`` is not written.
         """
+        ls = self._live_state()  # new containers: editing them in place changes nothing
+        return ls._replace(**{name: fresh_containers(getattr(ls, name)) for name in (
+            "params", "function_state", "target_params", "target_function_state")})
+
+    def _live_state(self):
+        """The :class:`LearnerState` over the live trees of ``q`` and ``q_targ``, for the
+        compiled calls, which never change their inputs (no copies per update)."""
         targ = self.q_targ
         return LearnerState(
-            params=self.q.params, function_state=self.q.function_state,
+            params=self.q._params, function_state=self.q._function_state,
             opt_state=self._opt_state,
-            target_params=None if targ is None else targ.params,
-            target_function_state=None if targ is None else targ.function_state,
+            target_params=None if targ is None else targ._params,
+            target_function_state=None if targ is None else targ._function_state,
             pi_targ=self._pi_targ_leaves(), hyperparams=dict(self._hyperparams))
 
     def _pi_targ_leaves(self):
@@ -252,26 +280,8 @@ class TDLearner:
             ...  == jax.tree_util.tree_structure(learner.learner_state))
             True
         """
-        if function_state is None:
-            if jax.tree_util.tree_leaves(self.q.function_state):
-                raise TypeError("function_state is required: q has a function state (e.g. "
-                                "batch-norm statistics); pass the one initialised with params")
-            function_state = self.q.function_state
-        check_same_tree(params, self.q.params, "params")
-        check_same_tree(function_state, self.q.function_state, "function_state")
-        if self.q_targ is None:
-            if target_params is not None or target_function_state is not None:
-                raise ValueError("target_params and target_function_state must be None for a "
-                                 "learner without q_targ, got "
-                                 f"{type(target_params).__name__} and "
-                                 f"{type(target_function_state).__name__}")
-        else:
-            target_params = params if target_params is None else target_params
-            target_function_state = (function_state if target_function_state is None
-                                     else target_function_state)
-            check_same_tree(target_params, self.q_targ.params, "target_params")
-            check_same_tree(target_function_state, self.q_targ.function_state,
-                            "target_function_state")
+        function_state, target_params, target_function_state = _check_init_args(
+            self.q, self.q_targ, params, function_state, target_params, target_function_state)
         return LearnerState(
             params=params, function_state=function_state,
             opt_state=self.optimizer.init(params), target_params=target_params,
@@ -292,24 +302,61 @@ class TDLearner:
 
     # --- training --------------------------------------------------------------------------
 
-    def update(self, transition_batch):
+    def update(self, transition_batch, return_td_error=False):
         """One gradient step on a batch of transitions.
 
         Args:
             transition_batch: a :class:`~coaxlike.reward_tracing.TransitionBatch` (numpy or
                 JAX leaves, leading batch axis ``B``).
+            return_td_error: also return the TD errors of the batch (e.g. to set new
+                priorities in a prioritized replay buffer), as coax does.
 
         Returns:
             :class:`Metrics`, a read-only mapping to numpy float32 scalars: ``loss``,
             ``td_error_mean``, ``td_error_abs_mean``, ``td_error_abs_max``, ``grad_norm`` (the
-            gradients' global norm). Not synchronised until a value is read.
+            gradients' global norm); with ``return_td_error=True`` the pair ``(metrics,
+            td_error)``, ``td_error`` a numpy float32 ``(B,)`` array of :math:`G - q(s_t,
+            a_t)` before the step (coax returns the negative loss gradient instead, which
+            differs for the Huber loss; see 'Migrating from coax').
+
+        Raises:
+            ValueError: a field of the batch is out of range or not finite (the message names
+                it); nothing is changed.
+            FloatingPointError: the batch is valid but the loss or a gradient is not
+                finite; nothing is changed.
+
+        Examples:
+            >>> import gymnasium as gym, haiku as hk, numpy as np
+            >>> import coaxlike
+            >>> from coaxlike.reward_tracing import TransitionBatch
+            >>> from coaxlike.td_learning import QLearning
+            >>> env = gym.make("CartPole-v1")
+            >>> q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), env, random_seed=0)
+            >>> learner = QLearning(q, q_targ=q.copy())
+            >>> tb = TransitionBatch.from_one_step(
+            ...     S=np.zeros((2, 4), np.float32), A=np.array([0, 1]), Rn=np.ones(2),
+            ...     In=np.full(2, 0.9), S_next=np.ones((2, 4), np.float32))
+            >>> metrics, td_error = learner.update(tb, return_td_error=True)  # as coax
+            >>> td_error.shape
+            (2,)
+            >>> learner.update(tb._replace(Rn=np.array([1.0, np.nan], np.float32)))
+            Traceback (most recent call last):
+            ...
+            ValueError: transition_batch.Rn must be finite, got nan at row 1; the update was refused and q, the optimizer state and the key are unchanged
         """
-        ((params, state, opt_state), packed), self._key = self._update_jit(
-            self.learner_state, self._needed(transition_batch), self._key)
+        tb = self._needed(transition_batch)
+        jitted = self._update_td_jit if return_td_error else self._update_jit
+        out, key = jitted(self._live_state(), tb, self._key)
+        (params, state, opt_state), packed = out[:2]
+        packed = np.asarray(packed)  # waits for the step: its last value says if it is valid
+        if packed[-1]:
+            _raise_for_batch(self._spec, tb, "update")
         # written past the validating setters: the compiled update returns these trees with
         # the structure, shapes and dtypes it was given (checking them costs µs per step)
         self.q._params, self.q._function_state, self._opt_state = params, state, opt_state
-        return Metrics(packed)
+        self._key = key
+        metrics = Metrics(packed[:-1])
+        return (metrics, np.asarray(out[2])) if return_td_error else metrics
 
     def td_error(self, transition_batch):
         """TD errors :math:`G - q(s_t, a_t)` with the current parameters, e.g. for
@@ -320,17 +367,28 @@ class TDLearner:
 
         Returns:
             numpy float32 array ``(B,)``.
+
+        Raises:
+            ValueError: a field of the batch is out of range or not finite (the key is
+                unchanged).
+            FloatingPointError: the batch is valid but a TD error is not finite.
         """
-        td, self._key = self._td_error_jit(self.learner_state, self._needed(transition_batch),
-                                           self._key)
+        tb = self._needed(transition_batch)._replace(W=None)  # not read: not checked
+        (td, ok), key = self._td_error_jit(self._live_state(), tb, self._key)
+        if not ok:
+            _raise_for_batch(self._spec, tb, "td_error")
+        self._key = key
         return np.asarray(td)
 
     def _needed(self, tb):
-        """Without a target policy the window fields are not read: do not transfer them."""
-        if self.pi_targ is not None:
-            return tb
-        return tb._replace(logP=None, A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None,
-                           valid_seq=None, S_seq=None, mask_seq=None, idx=None)
+        """The batch with the fields this learner's target does not read set to ``None``
+        (they are then neither transferred nor checked). Runs before every update: cached."""
+        window = self._retrace and tb.A_seq.shape[1] > 1
+        key = (window, type(tb))
+        if key not in self._drop:
+            keep = _needed_fields(self._spec, window)
+            self._drop[key] = {name: None for name in tb._fields if name not in keep}
+        return tb._replace(**self._drop[key])
 
     # --- serialization ---------------------------------------------------------------------
 
@@ -339,6 +397,7 @@ class TDLearner:
                 "q_targ": self.q_targ is not None,
                 "pi_targ": None if self.pi_targ is None else self.pi_targ._hp_name,
                 "pi_targ_source": self._pi_source,
+                "off_policy_correction": self.off_policy_correction,
                 "loss_function": _name(self.loss_function),
                 "optimizer": self._optimizer_name}
 

@@ -10,8 +10,8 @@ __all__ = ["Metrics"]
 class Metrics(collections.abc.Mapping):
     """The metrics of one :meth:`TDLearner.update`: a read-only mapping name -> float32.
 
-    Holds the device array of all values and converts it on the first read, so returning it
-    does not wait for the update to finish.
+    Holds one array of all values (numpy from :meth:`TDLearner.update`, which has read it to
+    check the step; a device array is converted on the first read).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -39,20 +39,25 @@ class Metrics(collections.abc.Mapping):
 
     def block_until_ready(self):
         """Wait for the update that produced these metrics; returns ``self``."""
-        self._packed.block_until_ready()
+        if hasattr(self._packed, "block_until_ready"):
+            self._packed.block_until_ready()
         return self
 
     def __repr__(self):
         return f"Metrics({dict(self)})"
 
 
-def _packing_metrics(update_func):
-    """``update_func`` for the shell: returns only what an update changes, ``(params,
-    function_state, opt_state)``, and its metrics packed into one array in ``Metrics.NAMES``
-    order. A jitted function copies every output, so returning the unchanged target network
-    and hyperparameters would cost a copy kernel each per call."""
+def _packing_metrics(step, with_td):
+    """The shell's compiled function over ``step(learner_state, transition_batch, rng) ->
+    (new_learner_state, metrics, td_error, ok)``: returns only what an update changes,
+    ``(params, function_state, opt_state)``, the metrics packed into one array in
+    ``Metrics.NAMES`` order followed by ``1 - ok`` (the shell reads it to refuse the step),
+    and, ``with_td``, the TD errors. A jitted function copies every output, so returning the
+    unchanged target network and hyperparameters would cost a copy kernel each per call."""
     def packed(learner_state, transition_batch, rng):
-        new, metrics = update_func(learner_state, transition_batch, rng)
-        return ((new.params, new.function_state, new.opt_state),
-                jnp.stack([metrics[name] for name in Metrics.NAMES]))
+        new, metrics, td, ok = step(learner_state, transition_batch, rng)
+        flat = jnp.stack([metrics[name] for name in Metrics.NAMES]
+                         + [(~ok).astype(jnp.float32)])
+        out = ((new.params, new.function_state, new.opt_state), flat)
+        return out + (td,) if with_td else out
     return packed

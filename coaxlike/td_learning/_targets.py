@@ -11,7 +11,8 @@ factor (:math:`\gamma^K`, or 0 when the episode terminated), ``q_t`` the Q-value
 
 with a *state value* :math:`v` that says what the learner believes the target policy does:
 :func:`greedy_value` (Q-learning), :func:`double_q_value`, :func:`expected_value` (expected
-SARSA), :func:`soft_value` (soft Q-learning). The ``batched_*`` versions take a leading batch
+SARSA), :func:`soft_value` (soft Q-learning); SARSA (:func:`sarsa_target`) bootstraps from the
+recorded next action. The ``batched_*`` versions take a leading batch
 axis on every argument.
 
 **Masks.** Masked actions are excluded from every max, argmax, expectation and log-sum-exp,
@@ -27,9 +28,9 @@ import jax.numpy as jnp
 
 __all__ = [
     "greedy_value", "double_q_value", "expected_value", "soft_value",
-    "q_learning_target", "double_q_learning_target", "expected_sarsa_target",
+    "q_learning_target", "double_q_learning_target", "sarsa_target", "expected_sarsa_target",
     "soft_q_learning_target", "retrace_target",
-    "batched_q_learning_target", "batched_double_q_learning_target",
+    "batched_q_learning_target", "batched_double_q_learning_target", "batched_sarsa_target",
     "batched_expected_sarsa_target", "batched_soft_q_learning_target",
     "batched_retrace_target",
 ]
@@ -64,15 +65,22 @@ def greedy_value(q_t, mask_t=None):
     return jnp.where(jnp.any(mask), v, 0.0).astype(q_t.dtype)
 
 
-def double_q_value(q_t_value, q_t_selector, mask_t=None):
+def double_q_value(q_t_value, q_t_selector, mask_t=None, average_ties=False):
     r"""The double-Q state value :math:`q^\text{value}_t(a^*)`, :math:`a^* = \arg\max_{a \in
-    \mathcal{A}} q^\text{selector}_t(a)` (lowest index among ties; 0 if no action is legal).
+    \mathcal{A}} q^\text{selector}_t(a)` (0 if no action is legal).
+
+    Among tied maxima of the selector, :math:`a^*` is the lowest index (as ``jnp.argmax``
+    and rlax), or, with ``average_ties=True``, the value is the mean of
+    :math:`q^\text{value}_t` over the tied actions (as coax, which evaluates a uniform
+    distribution over them).
 
     Args:
-        q_t_value: float ``(n_actions,)``, the values (usually the target network).
-        q_t_selector: float ``(n_actions,)``, the values that choose the action (usually the
-            online network).
+        q_t_value: float ``(n_actions,)``, the values (the target network in van Hasselt's
+            double Q-learning).
+        q_t_selector: float ``(n_actions,)``, the values that choose the action (the online
+            network in van Hasselt's double Q-learning).
         mask_t: optional bool ``(n_actions,)``.
+        average_ties: bool, static: average over tied maxima instead of taking the first.
 
     Returns:
         float scalar.
@@ -82,10 +90,18 @@ def double_q_value(q_t_value, q_t_selector, mask_t=None):
         >>> from coaxlike.td_learning import double_q_value
         >>> float(double_q_value(jnp.array([5., 7.]), jnp.array([1., 0.])))
         5.0
+        >>> float(double_q_value(jnp.array([5., 7.]), jnp.array([1., 1.]), average_ties=True))
+        6.0
     """
     mask = _mask(q_t_value, mask_t)
-    a_star = jnp.argmax(jnp.where(mask, q_t_selector, -jnp.inf))
-    return jnp.where(jnp.any(mask), q_t_value[a_star], 0.0).astype(q_t_value.dtype)
+    selector = jnp.where(mask, q_t_selector, -jnp.inf)
+    if average_ties:
+        best = mask & (selector == jnp.max(selector))
+        total = jnp.sum(jnp.where(best, q_t_value, 0.0))
+        v = total / jnp.maximum(jnp.sum(best), 1).astype(q_t_value.dtype)
+    else:
+        v = q_t_value[jnp.argmax(selector)]
+    return jnp.where(jnp.any(mask), v, 0.0).astype(q_t_value.dtype)
 
 
 def expected_value(q_t, probs_t):
@@ -184,6 +200,30 @@ def double_q_learning_target(r_t, discount_t, q_t_value, q_t_selector, mask_t=No
         2.0
     """
     return _bootstrap(r_t, discount_t, double_q_value(q_t_value, q_t_selector, mask_t))
+
+
+def sarsa_target(r_t, discount_t, q_t, a_t):
+    r"""SARSA target :math:`r_t + \text{discount}_t\, q_t(a_t)`, bootstrapping from the action
+    actually taken at the next state (Rummery and Niranjan, 1994).
+
+    Args:
+        r_t: float scalar.
+        discount_t: float scalar.
+        q_t: float ``(n_actions,)``, target-network values at :math:`s_{t+K}`.
+        a_t: int scalar, the index (``0 .. n_actions - 1``) of the action taken at
+            :math:`s_{t+K}`.
+
+    Returns:
+        float scalar.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from coaxlike.td_learning import sarsa_target
+        >>> float(sarsa_target(1.0, 0.5, jnp.array([2., 4.]), 0))
+        2.0
+    """
+    chex.assert_rank(a_t, 0)
+    return _bootstrap(r_t, discount_t, q_t[a_t])
 
 
 def expected_sarsa_target(r_t, discount_t, q_t, probs_t):
@@ -307,6 +347,10 @@ batched_q_learning_target.__doc__ = """:func:`q_learning_target` over a leading 
 batched_double_q_learning_target = jax.vmap(double_q_learning_target)
 batched_double_q_learning_target.__doc__ = """:func:`double_q_learning_target` over a
 leading batch axis: ``(B,), (B,), (B, n_actions), (B, n_actions), mask -> (B,)``."""
+
+batched_sarsa_target = jax.vmap(sarsa_target)
+batched_sarsa_target.__doc__ = """:func:`sarsa_target` over a leading batch axis: ``(B,),
+(B,), (B, n_actions), (B,) -> (B,)``."""
 
 batched_expected_sarsa_target = jax.vmap(expected_sarsa_target)
 batched_expected_sarsa_target.__doc__ = """:func:`expected_sarsa_target` over a leading

@@ -26,29 +26,7 @@ from .._checks import check_unit
 from .._transforms import _identity
 from ._targets import batched_retrace_target
 
-__all__ = ["LearnerState", "huber_loss", "sync_target"]
-
-
-def huber_loss(y_true, y_pred, w):
-    r"""The default loss: importance-weighted mean Huber loss (:math:`\delta = 1`).
-
-    .. math:: L = \frac{1}{B} \sum_i w_i\, \text{huber}(y^\text{pred}_i - y^\text{true}_i)
-
-    Args:
-        y_true: float ``(B,)``, the TD targets.
-        y_pred: float ``(B,)``, the predicted :math:`q(s_t, a_t)`.
-        w: float ``(B,)``, importance weights.
-
-    Returns:
-        float scalar.
-
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> from coaxlike.td_learning import huber_loss
-        >>> float(huber_loss(jnp.array([0., 0.]), jnp.array([0.5, 3.]), jnp.array([1., 2.])))
-        2.5625
-    """
-    return jnp.mean(w * optax.huber_loss(y_pred, y_true))
+__all__ = ["LearnerState", "sync_target"]
 
 
 class LearnerState(NamedTuple):
@@ -155,6 +133,8 @@ class _Spec(NamedTuple):
     uses_rng: bool = True  # any forward pass (q, pi_targ's q) draws random numbers
     transform: Callable = _identity  # q's value transform h (targets are h(R + I h^-1(q')))
     inverse: Callable = _identity
+    correction: Any = None  # None (plain n-step target) or "retrace"
+    next_action: bool = False  # SARSA: the target policy is the recorded A_next
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -189,8 +169,10 @@ def _pi_probs(spec, ls, rng, S, mask):
     return _probs(spec.pi_logits(params, state, rng, S, mask))
 
 
-def _state_values(spec, ls, rng, S_raw, mask, with_probs):
-    """``v(s)`` (B,), target values (B, n_actions) and pi_targ probabilities or None."""
+def _state_values(spec, ls, rng, S_raw, mask, with_probs, a_next=None):
+    """``v(s)`` (B,), target values (B, n_actions) and pi_targ probabilities or None.
+
+    With ``a_next`` (SARSA) the "target policy" is the point mass on the recorded action."""
     rng_t, rng_s, rng_p = _split(spec, rng, 3)
     S = spec.preprocess(S_raw)
     q_t, _ = spec.function_type2(*_target_net(ls), rng_t, S, False)
@@ -198,7 +180,12 @@ def _state_values(spec, ls, rng, S_raw, mask, with_probs):
     q_sel = None
     if spec.needs_selector:
         q_sel, _ = spec.function_type2(ls.params, ls.function_state, rng_s, S, False)
-    probs = _pi_probs(spec, ls, rng_p, S, mask) if with_probs else None
+    probs = None
+    if a_next is not None:
+        probs = jax.nn.one_hot(jnp.asarray(a_next) - spec.action_start, spec.n_actions,
+                               dtype=q_t.dtype)
+    elif with_probs:
+        probs = _pi_probs(spec, ls, rng_p, S, mask)
     mask = jnp.ones(q_t.shape, bool) if mask is None else jnp.asarray(mask, bool)
     v = jax.vmap(spec.value_fn, in_axes=(0, 0, 0, 0, None))(
         q_t, q_sel, probs, mask, ls.hyperparams)
@@ -209,11 +196,23 @@ def _take(x, index):
     return jnp.take_along_axis(x, index[..., None], axis=-1)[..., 0]
 
 
+def _uses_window(spec, tb):
+    """Whether the target reads the window fields: only the opt-in Retrace correction does,
+    and only for windows longer than one step."""
+    return getattr(spec, "correction", None) == "retrace" and tb.A_seq.shape[1] > 1
+
+
+def _reads_next_action(spec):
+    """SARSA's targets read ``A_next`` (a plain or a distributional spec)."""
+    return getattr(spec, "next_action", False) or getattr(spec, "rule", None) == "sarsa"
+
+
 def _targets(spec, ls, rng, tb):
     """TD targets ``G`` (B,), under ``stop_gradient``."""
-    chex.assert_rank([tb.Rn, tb.In, tb.W], 1)
-    if spec.pi_logits is None or tb.A_seq.shape[1] == 1:
-        v, _, _ = _state_values(spec, ls, rng, tb.S_next, tb.mask_next, spec.needs_probs)
+    chex.assert_rank([tb.Rn, tb.In], 1)
+    if not _uses_window(spec, tb):
+        v, _, _ = _state_values(spec, ls, rng, tb.S_next, tb.mask_next, spec.needs_probs,
+                                tb.A_next if spec.next_action else None)
         return jax.lax.stop_gradient(spec.transform(tb.Rn + tb.In * v))
     chex.assert_rank([tb.A_seq, tb.R_seq, tb.gamma_seq, tb.valid_seq, tb.logP_seq], 2)
     batch, n = tb.A_seq.shape
@@ -231,6 +230,24 @@ def _targets(spec, ls, rng, tb):
     return jax.lax.stop_gradient(spec.transform(G))
 
 
+def _rows_ok(spec, tb):
+    """In-graph range checks that a NaN would not reveal (the loss does): ``In`` and the
+    window discounts in [0, 1], actions in range, weights >= 0. One fused reduction."""
+    def outside(x, lo, hi):
+        x = jnp.asarray(x)
+        return (x < lo) | (x > hi)
+    hi = spec.action_start + spec.n_actions - 1
+    bad = outside(tb.In, 0, 1) | outside(tb.A, spec.action_start, hi)
+    if tb.W is not None:  # td_error does not read W
+        bad = bad | (jnp.asarray(tb.W) < 0)
+    if _reads_next_action(spec):
+        bad = bad | outside(tb.A_next, spec.action_start, hi)
+    if _uses_window(spec, tb):
+        bad = bad | jnp.any(outside(tb.gamma_seq, 0, 1) | outside(tb.valid_seq, 0, 1)
+                            | outside(tb.A_seq, spec.action_start, hi), axis=1)
+    return ~jnp.any(bad)
+
+
 def _q_pred(spec, params, state, rng, tb, is_training):
     """``q(s_t, a_t)`` (B,) and the new function state."""
     S = spec.preprocess(tb.S)
@@ -241,20 +258,19 @@ def _q_pred(spec, params, state, rng, tb, is_training):
     return _take(Q_s, jnp.asarray(tb.A) - spec.action_start), state
 
 
-def grads_and_metrics(spec, learner_state, transition_batch, rng):
-    """Pure: ``(grads, new_function_state, metrics)``; see :meth:`TDLearner.grads_and_metrics`."""
-    ls, tb = learner_state, transition_batch
+def _grads(spec, ls, tb, rng):
+    """``(grads, new_function_state, loss, td_error (B,))``."""
     rng_t, rng_q = _split(spec, rng, 2)
     G = _targets(spec, ls, rng_t, tb)
 
     def loss_fn(params):
         q_pred, state = _q_pred(spec, params, ls.function_state, rng_q, tb, True)
-        chex.assert_equal_shape([q_pred, G])
+        chex.assert_equal_shape([q_pred, G, tb.W])
         return spec.loss_function(G, q_pred, jnp.asarray(tb.W, q_pred.dtype)), (G - q_pred,
                                                                                   state)
 
     (loss, (td, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(ls.params)
-    return grads, state, _metrics(loss, td, grads)
+    return grads, state, loss, td
 
 
 def _metrics(loss, td, grads):
@@ -263,6 +279,12 @@ def _metrics(loss, td, grads):
     return {"loss": loss, "td_error_mean": td_sum / td.shape[0],
             "td_error_abs_mean": td_abs_sum / td.shape[0], "td_error_abs_max": td_abs_max,
             "grad_norm": _global_norm(grads)}
+
+
+def grads_and_metrics(spec, learner_state, transition_batch, rng):
+    """Pure: ``(grads, new_function_state, metrics)``; see :meth:`TDLearner.grads_and_metrics`."""
+    grads, state, loss, td = _grads(spec, learner_state, transition_batch, rng)
+    return grads, state, _metrics(loss, td, grads)
 
 
 # The metrics are a handful of scalars, but each reduction is a kernel of its own on XLA:CPU
@@ -289,18 +311,57 @@ def _global_norm(tree):
     return jnp.sqrt(jnp.sum(flat * flat))
 
 
-def update_func(spec, learner_state, transition_batch, rng):
-    """Pure: ``(new_learner_state, metrics)``; see :meth:`TDLearner.update_func`."""
-    grads, state, metrics = grads_and_metrics(spec, learner_state, transition_batch, rng)
-    return _apply(spec.optimizer, learner_state, grads, state), metrics
-
-
 def _apply(optimizer, learner_state, grads, function_state):
     """One optimizer step on the online parameters of a :class:`LearnerState`."""
     updates, opt_state = optimizer.update(grads, learner_state.opt_state, learner_state.params)
     params = optax.apply_updates(learner_state.params, updates)
     return learner_state._replace(params=params, function_state=function_state,
                                   opt_state=opt_state)
+
+
+def _ok(spec, transition_batch, metrics):
+    """The step is applied only if the batch passes the range checks and the loss and the
+    gradient norm are finite. A finite norm bounds every gradient by ~1.8e19 (its square is
+    finite), which keeps optax's optimizers at sane learning rates finite; checking the
+    updates themselves would cost one more pass over the parameters (~15% of a small
+    update)."""
+    return (_rows_ok(spec, transition_batch) & jnp.isfinite(metrics["grad_norm"])
+            & jnp.isfinite(metrics["loss"]))
+
+
+def _step(spec, learner_state, transition_batch, rng):
+    """One update, unguarded: ``(new_learner_state, metrics, td_error, ok)``, ``ok`` as
+    :func:`_ok`; the TD errors are those of the loss's own forward pass."""
+    grads, state, loss, td = _grads(spec, learner_state, transition_batch, rng)
+    metrics = _metrics(loss, td, grads)
+    new = _apply(spec.optimizer, learner_state, grads, state)
+    return new, metrics, td, _ok(spec, transition_batch, metrics)
+
+
+def _step_from(update_fn, td_error_fn, spec, learner_state, transition_batch, rng):
+    """:func:`_step` for learners given as pure ``update_fn`` and ``td_error_fn`` (the
+    distributional ones); the TD errors come from a forward pass of their own."""
+    new, metrics = update_fn(spec, learner_state, transition_batch, rng)
+    td = td_error_fn(spec, learner_state, transition_batch, rng)
+    return new, metrics, td, _ok(spec, transition_batch, metrics)
+
+
+def _guarded(step, spec, learner_state, transition_batch, rng):
+    """Pure ``update_func`` over an unguarded ``step``: a refused step returns the state
+    unchanged (one select per leaf) and ``metrics['skipped'] == 1``."""
+    new, metrics, _, ok = step(spec, learner_state, transition_batch, rng)
+    keep = lambda fresh, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), fresh,
+                                                     old)
+    new = new._replace(
+        params=keep(new.params, learner_state.params),
+        function_state=keep(new.function_state, learner_state.function_state),
+        opt_state=keep(new.opt_state, learner_state.opt_state))
+    return new, {**metrics, "skipped": (~ok).astype(jnp.float32)}
+
+
+def update_func(spec, learner_state, transition_batch, rng):
+    """Pure: ``(new_learner_state, metrics)``; see :meth:`TDLearner.update_func`."""
+    return _guarded(_step, spec, learner_state, transition_batch, rng)
 
 
 def td_error_func(spec, learner_state, transition_batch, rng):
@@ -310,3 +371,10 @@ def td_error_func(spec, learner_state, transition_batch, rng):
     q_pred, _ = _q_pred(spec, learner_state.params, learner_state.function_state, rng_q,
                         transition_batch, False)
     return G - q_pred
+
+
+def _td_error_checked(td_error_fn, spec, learner_state, transition_batch, rng):
+    """``(td_error (B,), ok)`` over a pure ``td_error_fn``: ``ok`` is False when the batch
+    fails a range check or a TD error is not finite."""
+    td = td_error_fn(spec, learner_state, transition_batch, rng)
+    return td, _rows_ok(spec, transition_batch) & jnp.all(jnp.isfinite(td))

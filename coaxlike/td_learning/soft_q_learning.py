@@ -19,11 +19,14 @@ class SoftQLearning(TDLearner):
             \exp\big(q_\text{targ}(s_{t+K}, a) / \tau\big)
 
     ``temperature`` (:math:`\tau`) is an array hyperparameter: ``learner.temperature = x``
-    takes effect on the next update without recompiling. Other arguments, Retrace and errors
-    as for :class:`~coaxlike.td_learning.QLearning`.
+    takes effect on the next update without recompiling. The arguments are coax's, in
+    coax's order ``(q, q_targ, optimizer, loss_function, policy_regularizer, temperature)``;
+    ``pi_targ`` (only for ``off_policy_correction="retrace"``), ``lambda_`` and
+    ``random_seed`` are keyword-only. Errors as for :class:`~coaxlike.td_learning.QLearning`.
 
     Args:
         temperature: positive float :math:`\tau`.
+        pi_targ: optional target policy, used only for Retrace traces.
 
     Raises:
         ValueError: ``temperature`` not finite and positive.
@@ -41,11 +44,12 @@ class SoftQLearning(TDLearner):
     _value_fn = staticmethod(_value)
     _hp_checks = {**TDLearner._hp_checks, "temperature": check_positive}
 
-    def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
-                 policy_regularizer=None, *, temperature=1.0, lambda_=1.0, random_seed=None):
+    def __init__(self, q, q_targ=None, optimizer=None, loss_function=None,
+                 policy_regularizer=None, temperature=1.0, *, pi_targ=None,
+                 off_policy_correction=None, lambda_=1.0, random_seed=None):
         super().__init__(q, pi_targ, q_targ, optimizer, loss_function, policy_regularizer,
-                         lambda_=lambda_, random_seed=random_seed,
-                         _hyperparams={"temperature": temperature})
+                         off_policy_correction=off_policy_correction, lambda_=lambda_,
+                         random_seed=random_seed, _hyperparams={"temperature": temperature})
 
     @property
     def temperature(self):
