@@ -234,8 +234,10 @@ def test_errors(nets):
         SoftQLearning(q)
     with pytest.raises(TypeError, match="loss_function"):
         QLearning(q, loss_function=lambda y, p, w: 0.0)
-    with pytest.raises(ValueError, match="pi_targ"):
+    with pytest.warns(UserWarning, match="pi_targ is ignored"):  # as on a plain Q (coax)
         QLearning(q, coaxlike.EpsilonGreedy(q, 0.1))
+    with pytest.raises(ValueError, match="pi_targ"):  # no Retrace on distributions
+        QLearning(q, coaxlike.EpsilonGreedy(q, 0.1), off_policy_correction="retrace")
     with pytest.raises(ValueError, match="q_targ"):
         QLearning(q, q_targ=qq)
     plain = coaxlike.Q(lambda S, is_training: hk.Linear(N_ACTIONS)(S), Env(), random_seed=0)
