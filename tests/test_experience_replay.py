@@ -185,12 +185,13 @@ def test_update_validates():
     buffer = PrioritizedReplayBuffer(10)
     buffer.add(make_batch([1, 2, 3]))
     for bad in (np.nan, np.inf, -np.inf):
-        with pytest.raises(ValueError, match="td_error must be finite"):
+        with pytest.raises(ValueError, match="Adv must be finite"):
             buffer.update(np.array([0]), np.array([bad]))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"Adv must have shape \(2,\)"):
         buffer.update(np.array([0, 1]), np.array([1.0]))
-    with pytest.raises(ValueError, match=r"idx must be integers in \[0, len\(buffer\)=3\)"):
+    with pytest.raises(ValueError, match=r"idx must be integers in \[0, 3\) \(the slots"):
         buffer.update(np.array([3]), np.array([1.0]))
+    np.testing.assert_array_equal(buffer.priorities(np.arange(3)), 1.0)  # unchanged
 
 
 def test_priorities_follow_updates_and_new_items_get_the_maximum():
@@ -313,3 +314,136 @@ def test_pytree_buffer_vmapped_sample_matches_unbatched():
         single = sample(states[k], keys[k])
         np.testing.assert_array_equal(batched.Rn[k], single.Rn)
         np.testing.assert_array_equal(batched.S_seq[k], single.S_seq)
+
+
+# --- coax's API and hardening (issues 10 and 11) ----------------------------------------------
+
+def test_coax_signatures_and_defaults():
+    import inspect
+    assert list(inspect.signature(SimpleReplayBuffer).parameters)[:2] == [
+        "capacity", "random_seed"]
+    params = inspect.signature(PrioritizedReplayBuffer).parameters
+    assert list(params)[:5] == ["capacity", "alpha", "beta", "epsilon", "random_seed"]
+    buffer = PrioritizedReplayBuffer(10, 0.5, 0.25, 0.1, 3)
+    assert (buffer.alpha, buffer.beta, buffer.epsilon) == (0.5, 0.25, 0.1)
+    default = PrioritizedReplayBuffer(10)
+    assert (default.alpha, default.beta, default.epsilon) == (1.0, 1.0, 1e-4)
+    for cls in (SimpleReplayBuffer, PrioritizedReplayBuffer):
+        buffer = cls(100, random_seed=0)
+        buffer.add(make_batch(np.arange(40)))
+        assert buffer.sample().batch_size == 32  # coax's default batch size
+
+
+def test_prioritized_add_with_advantages_sets_initial_priorities():
+    buffer = PrioritizedReplayBuffer(4, alpha=0.5, epsilon=1.0)
+    buffer.add(make_batch([1, 2]), Adv=np.array([3.0, -8.0]))
+    np.testing.assert_allclose(buffer.priorities(np.arange(2)), [2.0, 3.0])
+    buffer.add(make_batch([3]))  # no Adv: the largest |Adv| + epsilon so far, 9
+    np.testing.assert_allclose(buffer.priorities(np.arange(3)), [2.0, 3.0, 3.0])
+    buffer.add(make_batch(np.arange(6)), Adv=np.arange(6.0))  # more rows than capacity
+    np.testing.assert_allclose(np.sort(buffer.priorities(np.arange(4))),
+                               np.sqrt(np.arange(2.0, 6.0) + 1))
+    for bad, match in [(np.ones(2), r"Adv must have shape \(1,\)"),
+                       (np.array([np.nan]), "Adv must be finite")]:
+        with pytest.raises(ValueError, match=match):
+            buffer.add(make_batch([9]), Adv=bad)
+    assert 9 not in np.concatenate([buffer.sample(4).A for _ in range(10)])  # not stored
+
+
+def test_alpha_setter_re_exponentiates_stored_priorities():
+    buffer = PrioritizedReplayBuffer(4, alpha=1.0, epsilon=1.0)
+    buffer.add(make_batch([1, 2, 3]), Adv=np.array([0.0, 3.0, 8.0]))
+    buffer.alpha = 0.5
+    np.testing.assert_allclose(buffer.priorities(np.arange(4)), [1.0, 2.0, 3.0, 0.0])
+    buffer.alpha = 0.0  # uniform
+    buffer.alpha = 2.0  # and back, exactly: the base priorities were kept
+    np.testing.assert_allclose(buffer.priorities(np.arange(3)), [1.0, 16.0, 81.0])
+
+
+@pytest.mark.parametrize("name", ["alpha", "beta", "epsilon"])
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf, "0.5", b"0.5", True, None,
+                                 np.array([0.5, 0.5])])
+def test_prioritized_setters_refuse_bad_values(name, bad):
+    buffer = PrioritizedReplayBuffer(4)
+    before = getattr(buffer, name)
+    with pytest.raises(ValueError, match=f"{name} must be a number in"):
+        setattr(buffer, name, bad)
+    with pytest.raises(ValueError, match=f"{name} must be a number in"):
+        PrioritizedReplayBuffer(4, **{name: bad})
+    assert getattr(buffer, name) == before
+
+
+@pytest.mark.parametrize("name", ["alpha", "beta", "epsilon"])
+def test_prioritized_setters_accept_arrays_and_schedule_values(name):
+    import optax
+    buffer = PrioritizedReplayBuffer(4)
+    schedule = optax.linear_schedule(0.4, 1.0, 100)
+    for value in (np.float32(0.5), np.array(0.5), jnp.asarray(0.5), schedule(50)):
+        setattr(buffer, name, value)
+        assert getattr(buffer, name) == pytest.approx(float(value)) and isinstance(
+            getattr(buffer, name), float)
+
+
+def test_priorities_at_the_edges_of_float64_keep_sampling_finite():
+    buffer = PrioritizedReplayBuffer(8, alpha=2.0, epsilon=1e-300, random_seed=0)
+    buffer.add(make_batch(np.arange(8)))
+    big = np.finfo(np.float64).max
+    buffer.update(np.arange(8), np.array([big, big, -big, 0.0, 1e-310, 1e200, 1.0, 0.0]))
+    for _ in range(20):
+        tb = buffer.sample(8)
+        assert np.all(np.isfinite(tb.W)) and tb.W.max() == 1.0
+    assert np.all(np.isfinite(buffer.priorities(np.arange(8))))
+    assert np.all(buffer.priorities(np.arange(8)) > 0)
+    buffer.alpha = 1e6  # overflowing exponents are clamped too
+    assert np.all(np.isfinite(buffer.sample(8).W))
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer])
+def test_integers_that_do_not_fit_the_stored_dtype_are_refused(cls):
+    buffer = cls(10, random_seed=0)
+    first = make_batch([1, 2])
+    buffer.add(first._replace(A=first.A.astype(np.uint8), A_seq=first.A_seq.astype(np.uint8)))
+    wide = make_batch([3, 300])
+    with pytest.raises(ValueError, match=r"field 'A' holds values in \[3, 300\], which do not "
+                                         r"fit the stored dtype uint8"):
+        buffer.add(wide)
+    negative = make_batch([1])._replace(A=np.array([-1]))
+    with pytest.raises(ValueError, match=r"field 'A' holds values in \[-1, -1\]"):
+        buffer.add(negative)
+    assert len(buffer) == 2
+    buffer.add(make_batch([3, 255]))  # int64 values that fit are stored exactly
+    assert max(np.concatenate([buffer.sample(4).A for _ in range(30)])) == 255
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer])
+def test_a_rejected_first_add_leaves_a_usable_buffer(cls):
+    buffer = cls(10, random_seed=0)
+    bad = make_batch([1, 2])._replace(Rn=np.zeros(3, np.float32), S=np.zeros((2, 7)))
+    with pytest.raises(ValueError, match="field"):
+        buffer.add(bad)
+    buffer.add(make_batch([1, 2]))
+    assert len(buffer) == 2
+    assert_rows_consistent(buffer.sample(2))
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer])
+def test_adding_while_sampling_from_another_thread_never_tears_rows(cls):
+    import threading
+    buffer = cls(4, random_seed=0)
+    buffer.add(make_batch([0, 1, 2, 3]))
+    stop = threading.Event()
+
+    def writer():
+        i = 4
+        while not stop.is_set():
+            buffer.add(make_batch(np.arange(i, i + 3)))
+            i = (i + 3) % 1000
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(3000):
+            assert_rows_consistent(buffer.sample(4))
+    finally:
+        stop.set()
+        thread.join()

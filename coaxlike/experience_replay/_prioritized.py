@@ -1,32 +1,44 @@
 """PrioritizedReplayBuffer: proportional prioritized replay over a numpy sum-tree."""
+import math
 import numbers
+import threading
 
 import numpy as np
 
 from ..reward_tracing import TransitionBatch
-from ._storage import HostStorage
+from ._storage import HostStorage, warn_evicted
 from ._sumtree import SumTree
 
 __all__ = ["PrioritizedReplayBuffer"]
 
+#: priorities are clamped to this range, so sums and importance weights stay finite
+PRIORITY_RANGE = (1e-100, 1e100)
 
-def _check_number(name, value, low, high=np.inf, low_open=False):
-    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
-          and (low < value if low_open else low <= value) and value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{']' if high < np.inf else ')'}"
+
+def _check_number(name, value, low, high=math.inf, low_open=False) -> float:
+    """``value`` as a float, if it is a finite real number (or 0-d array) in the interval."""
+    interval = f"{'(' if low_open else '['}{low}, {high}{']' if high < math.inf else ')'}"
+    real = (isinstance(value, numbers.Real) or (
+        np.shape(value) == () and getattr(getattr(value, "dtype", None), "kind", "") in "fiu"
+        and hasattr(value, "dtype")))
+    if isinstance(value, (bool, np.bool_)) or not real:
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)
+    x = float(value)
+    if not (math.isfinite(x) and (low < x if low_open else low <= x) and x <= high):
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return x
 
 
 class PrioritizedReplayBuffer:
     r"""Proportional prioritized experience replay (Schaul et al., 2016).
 
-    Each stored transition :math:`i` has a priority :math:`p_i` kept in a :class:`SumTree`;
-    sampling draws :math:`i` with probability :math:`P(i) = p_i / \sum_j p_j`. After a
-    learner computes TD errors :math:`\delta_i`, :meth:`update` sets
-    :math:`p_i = (|\delta_i| + \epsilon)^\alpha`. A new transition gets the largest priority
-    assigned so far (1 initially), so it is sampled soon after it arrives.
+    Each stored transition :math:`i` has a priority :math:`p_i = (|\mathcal{A}_i| +
+    \epsilon)^\alpha`, kept in a :class:`SumTree`; sampling draws :math:`i` with probability
+    :math:`P(i) = p_i / \sum_j p_j`. :math:`\mathcal{A}_i` is an advantage or TD error given
+    to :meth:`add` or, after a learning step, to :meth:`update`. A transition added without
+    one gets the largest :math:`|\mathcal{A}| + \epsilon` seen so far (1 initially), so it is
+    sampled soon after it arrives. Priorities are clamped to ``[1e-100, 1e100]``, so extreme
+    TD errors can never make the sums or weights overflow.
 
     Sampled batches carry importance weights
 
@@ -35,10 +47,19 @@ class PrioritizedReplayBuffer:
         W_i = \frac{(N P(i))^{-\beta}}{\max_{j \in \text{batch}} (N P(j))^{-\beta}},
 
     where :math:`N = \text{len(buffer)}`: normalised **over the sampled batch**, so the
-    largest weight in every batch is 1. ``beta`` may be set between calls (annealing).
+    largest weight in every batch is 1. ``alpha``, ``beta`` and ``epsilon`` may be set between
+    calls (e.g. ``buffer.beta = schedule(T)`` for annealing; a 0-d numpy or JAX array, as an
+    optax schedule returns, is accepted); setting ``alpha`` re-exponentiates every stored
+    priority exactly.
 
-    Indices returned in ``idx`` refer to buffer slots: after the slot is overwritten by a
-    newer transition, an :meth:`update` with the old index sets the newer one's priority.
+    The defaults ``alpha = beta = 1`` are coax's (and give unbiased updates with fully
+    prioritized sampling); Schaul et al. used ``alpha=0.6`` and ``beta`` annealed from 0.4
+    to 1 for proportional prioritization on Atari.
+
+    Indices returned in ``idx`` are buffer slots: :meth:`update` on a slot whose
+    transition was dropped is ignored; after the slot is overwritten by a newer transition,
+    it sets the newer one's priority. Storage (frames stored once, memory check, lock
+    against concurrent use) is that of :class:`SimpleReplayBuffer`.
 
     Args:
         capacity: the maximum number of transitions, an int >= 1.
@@ -46,6 +67,8 @@ class PrioritizedReplayBuffer:
         beta: importance-weight exponent :math:`\beta \in [0, 1]`.
         epsilon: :math:`\epsilon > 0`, keeps every priority positive.
         random_seed: seed for the sampler's numpy ``Generator``.
+        lean: store each observation frame once (see :class:`SimpleReplayBuffer`).
+        frame_capacity: frames in the frame ring; ``None``: default.
 
     Raises:
         ValueError: if an argument is out of range.
@@ -55,26 +78,49 @@ class PrioritizedReplayBuffer:
         >>> from coaxlike.reward_tracing import TransitionBatch
         >>> from coaxlike.experience_replay import PrioritizedReplayBuffer
         >>> buffer = PrioritizedReplayBuffer(capacity=10, alpha=1.0, beta=1.0, random_seed=0)
-        >>> buffer.add(TransitionBatch.from_one_step(
+        >>> batch = TransitionBatch.from_one_step(
         ...     S=np.zeros((2, 4)), A=np.array([0, 1]), Rn=np.ones(2), In=np.ones(2),
-        ...     S_next=np.ones((2, 4))))
+        ...     S_next=np.ones((2, 4)))
+        >>> buffer.add(batch, Adv=np.array([0.5, -2.0]))
+        >>> buffer.priorities(np.array([0, 1])).round(4).tolist()
+        [0.5001, 2.0001]
         >>> buffer.update(np.array([0, 1]), np.array([-3.0, 1.0]))
         >>> buffer.priorities(np.array([0, 1])).round(4).tolist()
         [3.0001, 1.0001]
-        >>> batch = buffer.sample(batch_size=2)
-        >>> batch.idx.shape, float(batch.W.max())
+        >>> sample = buffer.sample(batch_size=2)
+        >>> sample.idx.shape, float(sample.W.max())
         ((2,), 1.0)
     """
 
-    def __init__(self, capacity: int, alpha: float = 0.6, beta: float = 0.4,
-                 epsilon: float = 1e-4, random_seed: int | None = None):
-        self._storage = HostStorage(capacity)
+    def __init__(self, capacity: int, alpha: float = 1.0, beta: float = 1.0,
+                 epsilon: float = 1e-4, random_seed: int | None = None, *, lean: bool = True,
+                 frame_capacity: int | None = None):
+        self._alpha = _check_number("alpha", alpha, 0.0)
+        self._beta = _check_number("beta", beta, 0.0, 1.0)
+        self._epsilon = _check_number("epsilon", epsilon, 0.0, low_open=True)
+        self._storage = HostStorage(capacity, lean, frame_capacity)
         self._tree = SumTree(capacity)
-        self.alpha = _check_number("alpha", alpha, 0.0)
-        self.beta = beta
-        self.epsilon = _check_number("epsilon", epsilon, 0.0, low_open=True)
+        self._base = np.zeros(self._storage.capacity)  # |Adv| + epsilon per slot
         self._rng = np.random.default_rng(random_seed)
-        self._max_priority = 1.0
+        self._lock = threading.Lock()
+        self._max_base = 1.0
+        self._warned = False
+
+    @property
+    def alpha(self) -> float:
+        r"""The priority exponent :math:`\alpha \ge 0`; settable (validated, re-applied)."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        alpha = _check_number("alpha", value, 0.0)
+        if alpha == self._alpha:
+            return
+        with self._lock:
+            self._alpha = alpha
+            slots = np.arange(self._storage.capacity)
+            valid = self._storage.valid(slots)
+            self._tree.set(slots, np.where(valid, self._priority(self._base), 0.0))
 
     @property
     def beta(self) -> float:
@@ -86,72 +132,135 @@ class PrioritizedReplayBuffer:
         self._beta = _check_number("beta", value, 0.0, 1.0)
 
     @property
+    def epsilon(self) -> float:
+        r"""The offset :math:`\epsilon > 0` of later priorities; settable (validated)."""
+        return self._epsilon
+
+    @epsilon.setter
+    def epsilon(self, value: float) -> None:
+        self._epsilon = _check_number("epsilon", value, 0.0, low_open=True)
+
+    @property
     def capacity(self) -> int:
         """The maximum number of transitions held."""
         return self._storage.capacity
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the preallocated storage, sum-tree included."""
+        return self._storage.nbytes + self._tree._tree.nbytes + self._base.nbytes
 
     def __len__(self) -> int:
         """The number of transitions held."""
         return self._storage.size
 
     def clear(self) -> None:
-        """Remove all transitions and reset the maximum priority to 1."""
-        self._storage.clear()
-        self._tree.clear()
-        self._max_priority = 1.0
+        """Remove all transitions and reset the largest priority to 1."""
+        with self._lock:
+            self._storage.clear()
+            self._tree.clear()
+            self._base[:] = 0.0
+            self._max_base = 1.0
 
-    def add(self, transition_batch: TransitionBatch) -> None:
-        """Store the ``B >= 1`` rows of a batch, each with the largest priority so far.
+    def add(self, transition_batch: TransitionBatch, Adv=None) -> None:
+        r"""Store the ``B >= 1`` rows of a batch with priorities from ``Adv``.
+
+        Args:
+            transition_batch: the transitions.
+            Adv: ``(B,)`` finite advantages or TD errors; the priority of row ``i`` is
+                :math:`(|\mathcal{A}_i| + \epsilon)^\alpha`. ``None``: the largest
+                :math:`|\mathcal{A}| + \epsilon` seen so far.
 
         Raises:
-            ValueError: if the batch's structure, row shapes or dtype kinds differ from the
-                stored ones (the message names the field).
+            ValueError: if the batch does not match the stored ones (see
+                :meth:`SimpleReplayBuffer.add`), or ``Adv`` has the wrong shape or is not
+                finite. Nothing is stored then.
+            MemoryError: on the first add, if ``capacity`` such rows would not fit in memory.
         """
-        idx = self._storage.add(transition_batch)
-        self._tree.set(idx, np.full(idx.shape, self._max_priority))
+        base = None
+        if Adv is not None:
+            base = self._base_of("Adv", Adv, np.shape(transition_batch.A)[:1])
+        with self._lock:
+            idx, evicted = self._storage.add(transition_batch)
+            if base is None:
+                base = np.full(len(idx), self._max_base)
+            else:
+                base = base[len(base) - len(idx):]  # rows beyond capacity were not kept
+                self._max_base = max(self._max_base, float(base.max()))
+            self._base[idx] = base
+            self._tree.set(idx, self._priority(base))
+            if evicted.size:
+                self._tree.set(evicted, np.zeros(evicted.shape))
+        if evicted.size and not self._warned:
+            self._warned = True
+            warn_evicted(self._storage)
 
-    def sample(self, batch_size: int) -> TransitionBatch:
+    def sample(self, batch_size: int = 32) -> TransitionBatch:
         """Draw ``batch_size`` transitions with probability proportional to priority.
 
         Returns:
             TransitionBatch: numpy leaves with leading axis ``batch_size``; ``W`` the
-            importance weights (see the class docstring), ``idx`` the buffer indices.
+            importance weights (see the class docstring), ``idx`` the buffer slots.
 
         Raises:
             ValueError: if the buffer is empty or ``batch_size`` exceeds ``len(buffer)``.
         """
-        batch_size = self._storage.check_sample_size(batch_size)
-        total = self._tree.total
-        idx = self._tree.find(self._rng.uniform(0.0, total, size=batch_size))
-        prob = self._tree.get(idx) / total
-        W = (len(self) * prob) ** -self._beta
-        return self._storage.gather(idx, W / W.max())
+        with self._lock:
+            batch_size = self._storage.check_sample_size(batch_size)
+            total = self._tree.total
+            idx = self._tree.find(self._rng.uniform(0.0, total, size=batch_size))
+            prob = self._tree.get(idx) / total
+            W = (len(self) * prob) ** -self._beta
+            return self._storage.gather(idx, W / W.max())
 
-    def update(self, idx, td_error) -> None:
-        r"""Set the priorities of transitions ``idx`` to :math:`(|\delta| + \epsilon)^\alpha`.
+    def update(self, idx, Adv) -> None:
+        r"""Set the priorities of transitions ``idx`` to :math:`(|\mathcal{A}| + \epsilon)^\alpha`.
+
+        Slots whose transition was dropped (or overwritten by the frame ring) are skipped.
 
         Args:
-            idx: ``(B,)`` int buffer indices, as in a sampled batch's ``idx``.
-            td_error: ``(B,)`` TD errors :math:`\delta` (signed; the magnitude is used).
+            idx: ``(B,)`` int buffer slots, as in a sampled batch's ``idx``.
+            Adv: ``(B,)`` TD errors or advantages (signed; the magnitude is used). For a
+                repeated slot the last value wins.
 
         Raises:
-            ValueError: if shapes differ, an index is not a stored slot, or a TD error is
-                NaN or infinite.
+            ValueError: if shapes differ, an index is not a slot that has held a
+                transition, or a value is NaN or infinite.
         """
-        idx, td_error = np.asarray(idx), np.asarray(td_error, np.float64)
-        if idx.ndim != 1 or idx.shape != td_error.shape:
-            raise ValueError(f"idx and td_error must have the same shape (B,), got {idx.shape} "
-                             f"and {td_error.shape}")
-        if not np.all(np.isfinite(td_error)):
-            raise ValueError(f"td_error must be finite, got {td_error!r}")
-        if idx.size and (not np.issubdtype(idx.dtype, np.integer)
-                         or idx.min() < 0 or idx.max() >= len(self)):
-            raise ValueError(f"idx must be integers in [0, len(buffer)={len(self)}), got {idx!r}")
-        priority = (np.abs(td_error) + self.epsilon) ** self.alpha
-        self._tree.set(idx, priority)
-        if priority.size:
-            self._max_priority = max(self._max_priority, float(priority.max()))
+        idx = np.asarray(idx)
+        if idx.ndim != 1:
+            raise ValueError(f"idx must have shape (B,), got {idx.shape}")
+        base = self._base_of("Adv", Adv, idx.shape)
+        with self._lock:
+            filled = self._storage.filled
+            if idx.size and (not np.issubdtype(idx.dtype, np.integer)
+                             or idx.min() < 0 or idx.max() >= filled):
+                raise ValueError(f"idx must be integers in [0, {filled}) (the slots that have "
+                                 f"held a transition), got {idx!r}")
+            keep = self._storage.valid(idx)
+            idx, base = idx[keep], base[keep]
+            self._base[idx] = base
+            self._tree.set(idx, self._priority(base))
+            if base.size:
+                self._max_base = max(self._max_base, float(base.max()))
 
     def priorities(self, idx) -> np.ndarray:
         r"""The current priorities :math:`p_i` (after the exponent :math:`\alpha`) at ``idx``."""
         return self._tree.get(idx)
+
+    def _base_of(self, name, Adv, shape) -> np.ndarray:
+        """``|Adv| + epsilon`` as float64, after checking shape and finiteness."""
+        try:
+            Adv = np.asarray(Adv, np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an array of numbers, got {Adv!r}") from None
+        if Adv.shape != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)} (one value per "
+                             f"transition), got {Adv.shape}")
+        if not np.all(np.isfinite(Adv)):
+            raise ValueError(f"{name} must be finite, got {Adv!r}")
+        return np.abs(Adv) + self._epsilon
+
+    def _priority(self, base: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", under="ignore"):
+            return np.clip(base ** self._alpha, *PRIORITY_RANGE)

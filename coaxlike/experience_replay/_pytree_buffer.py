@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from ..reward_tracing import TransitionBatch
 from ..typing import Array, PRNGKey
-from ._storage import check_positive_int, check_rows, strip
+from ._checks import check_positive_int, check_rows, strip
 
 __all__ = ["BufferState", "PytreeReplayBuffer"]
 

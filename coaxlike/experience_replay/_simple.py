@@ -1,8 +1,10 @@
 """SimpleReplayBuffer: uniform experience replay in preallocated host (numpy) arrays."""
+import threading
+
 import numpy as np
 
 from ..reward_tracing import TransitionBatch
-from ._storage import HostStorage
+from ._storage import HostStorage, warn_evicted
 
 __all__ = ["SimpleReplayBuffer"]
 
@@ -10,11 +12,34 @@ __all__ = ["SimpleReplayBuffer"]
 class SimpleReplayBuffer:
     """A circular replay buffer that samples stored transitions uniformly, with replacement.
 
-    Storage is one numpy array per :class:`~coaxlike.reward_tracing.TransitionBatch` leaf,
-    shaped ``(capacity, *row_shape)`` and allocated on the first :meth:`add` from that batch's
-    leaf shapes and dtypes; once full, the oldest rows are overwritten. :meth:`sample` draws
-    ``batch_size`` indices uniformly from ``[0, len(buffer))`` and gathers every leaf at once.
-    Sampled batches have ``W`` all ones and ``idx`` the ``(B,)`` int32 buffer indices.
+    Storage is preallocated numpy arrays with leading axis ``capacity``, shaped on the first
+    :meth:`add` from that batch's leaves and dtypes (``uint8`` stays ``uint8``); once full,
+    the oldest transitions are overwritten. Sampled batches have ``W`` all ones and ``idx``
+    the ``(B,)`` int32 buffer slots.
+
+    **Frames are stored once** (``lean=True``): every observation leaf of at least 512 bytes
+    per row (an image, one frame of a :class:`~coaxlike.wrappers.FrameStacking` tuple) goes
+    to a preallocated ring of frames, and a transition holds ``n + 3`` int32 indices into it
+    for ``S``, ``S_next`` and the ``n + 1`` steps of ``S_seq``. Each frame is looked up among
+    recently stored ones (a fingerprint, then a byte-for-byte comparison) and written only if
+    new, so consecutive transitions and overlapping frame stacks share storage: about one
+    frame per env step instead of ``(n + 3) k``. Sampling gathers the frames by index, so a
+    sampled batch equals, field by field, what dense storage returns. If the frame ring
+    (``frame_capacity`` frames, by default ``capacity + capacity // 50 + 256``) wraps onto
+    frames still in use, the oldest transitions using them are dropped first and
+    ``len(buffer)`` falls below ``capacity``; that happens only when transitions share fewer
+    frames than a stream of env steps does (e.g. unrelated transitions added by hand, or
+    episodes shorter than ~50 steps at full capacity), and a ``RuntimeWarning`` says so once.
+    Small observations (CartPole's) are stored densely, as is everything with ``lean=False``.
+    This is the idea of Dopamine's circular replay buffer and SB3's ``optimize_memory_usage``,
+    without their assumption that row ``i + 1`` continues row ``i``.
+
+    **Memory** is checked when the arrays are allocated (the first :meth:`add`, when the row
+    shapes become known): if the whole capacity would not fit in the available memory,
+    ``MemoryError`` is raised then, and the buffer stays empty and usable.
+
+    **Threads**: :meth:`add`, :meth:`sample` and :meth:`clear` hold one lock, so a thread
+    adding while another samples never sees a row torn between two transitions.
 
     Randomness comes from a numpy ``Generator`` seeded with ``random_seed``: a host-side
     buffer needs no device RNG. For a buffer inside compiled code use
@@ -23,9 +48,11 @@ class SimpleReplayBuffer:
     Args:
         capacity: the maximum number of transitions, an int >= 1.
         random_seed: seed for the sampler (``None``: fresh entropy).
+        lean: store each observation frame once (see above); ``False``: densely.
+        frame_capacity: frames in the ring (per frame shape and dtype); ``None``: default.
 
     Raises:
-        ValueError: if ``capacity`` is not an int >= 1.
+        ValueError: if ``capacity`` or ``frame_capacity`` is not an int >= 1.
 
     Examples:
         >>> import numpy as np
@@ -39,14 +66,22 @@ class SimpleReplayBuffer:
         (3, (2, 4))
     """
 
-    def __init__(self, capacity: int, random_seed: int | None = None):
-        self._storage = HostStorage(capacity)
+    def __init__(self, capacity: int, random_seed: int | None = None, *, lean: bool = True,
+                 frame_capacity: int | None = None):
+        self._storage = HostStorage(capacity, lean, frame_capacity)
         self._rng = np.random.default_rng(random_seed)
+        self._lock = threading.Lock()
+        self._warned = False
 
     @property
     def capacity(self) -> int:
         """The maximum number of transitions held."""
         return self._storage.capacity
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the preallocated storage (0 before the first :meth:`add`)."""
+        return self._storage.nbytes
 
     def __len__(self) -> int:
         """The number of transitions held."""
@@ -54,27 +89,39 @@ class SimpleReplayBuffer:
 
     def clear(self) -> None:
         """Remove all transitions."""
-        self._storage.clear()
+        with self._lock:
+            self._storage.clear()
 
     def add(self, transition_batch: TransitionBatch) -> None:
         """Store the ``B >= 1`` rows of a batch (``W`` and ``idx`` are not stored).
 
         Raises:
             ValueError: if the batch's structure, row shapes or dtype kinds differ from the
-                stored ones (the message names the field).
+                stored ones, or integers do not fit the stored dtype (the message names the
+                field). Nothing is stored then.
+            MemoryError: on the first add, if ``capacity`` such rows would not fit in memory.
         """
-        self._storage.add(transition_batch)
+        with self._lock:
+            evicted = self._storage.add(transition_batch)[1]
+        if evicted.size and not self._warned:
+            self._warned = True
+            warn_evicted(self._storage)
 
-    def sample(self, batch_size: int) -> TransitionBatch:
+    def sample(self, batch_size: int = 32) -> TransitionBatch:
         """Draw ``batch_size`` transitions uniformly at random, with replacement.
 
         Returns:
             TransitionBatch: numpy leaves with leading axis ``batch_size``; ``W`` ones,
-            ``idx`` the buffer indices.
+            ``idx`` the buffer slots.
 
         Raises:
             ValueError: if the buffer is empty or ``batch_size`` exceeds ``len(buffer)``.
         """
-        batch_size = self._storage.check_sample_size(batch_size)
-        idx = self._rng.integers(0, self._storage.size, size=batch_size)
-        return self._storage.gather(idx, np.ones(batch_size, np.float32))
+        with self._lock:
+            storage = self._storage
+            batch_size = storage.check_sample_size(batch_size)
+            idx = self._rng.integers(0, storage.size, size=batch_size)
+            if storage.start:
+                idx = (idx + storage.start) % storage.capacity
+            return storage.gather(idx, np.ones(batch_size, np.float32))
+

@@ -1,131 +1,248 @@
-"""Row storage for TransitionBatch: shape checks (shared) and a preallocated host array store."""
-import numbers
+"""Row storage for TransitionBatch: a preallocated host store that keeps each frame once."""
+import warnings
 
 import jax
 import numpy as np
 
 from ..reward_tracing import TransitionBatch
+from . import _checks
+from ._checks import check_fits, check_positive_int, check_rows, strip
+from ._frame_pool import FRAME_BYTES, FramePool
 
-__all__ = ["check_positive_int", "check_rows", "strip", "HostStorage"]
+__all__ = ["HostStorage", "warn_evicted"]
 
-
-def check_positive_int(name, value) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` naming it unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def strip(batch: TransitionBatch) -> TransitionBatch:
-    """The part of a batch a buffer stores: ``W`` and ``idx`` are set on sampling."""
-    if not isinstance(batch, TransitionBatch):
-        raise TypeError(f"expected a TransitionBatch, got {type(batch).__name__}")
-    return batch._replace(W=None, idx=None)
-
-
-def check_rows(storage: TransitionBatch, batch: TransitionBatch) -> int:
-    """Check that ``batch`` has the structure and row shapes of ``storage``; return ``B``.
-
-    Both arguments are stripped batches (see :func:`strip`); only ``shape[1:]``, the tree
-    structure and the dtype kind are compared, so this works on tracers at trace time.
-
-    Raises:
-        ValueError: naming the first field that differs, or whose leading axes disagree.
-    """
-    size = batch.A.shape[0]
-    for name in TransitionBatch._fields:
-        ref, new = getattr(storage, name), getattr(batch, name)
-        ref_leaves, ref_def = jax.tree_util.tree_flatten(ref)
-        new_paths, new_def = jax.tree_util.tree_flatten_with_path(new)
-        if new_def != ref_def:
-            raise ValueError(f"field {name!r} has structure {new_def}, but the buffer stores "
-                             f"{ref_def}")
-        for x, (path, y) in zip(ref_leaves, new_paths):
-            where = name + jax.tree_util.keystr(path)
-            if np.shape(y)[:1] != (size,):
-                raise ValueError(f"field {where!r} has shape {np.shape(y)}, expected leading "
-                                 f"batch axis {size} (the length of A)")
-            if np.shape(y)[1:] != x.shape[1:]:
-                raise ValueError(f"field {where!r} has rows of shape {np.shape(y)[1:]}, but the "
-                                 f"buffer stores rows of shape {x.shape[1:]}")
-            kinds = {_dtype(y).kind, _dtype(x).kind}
-            if len(kinds) > 1 and not kinds <= set("iu"):
-                raise ValueError(f"field {where!r} has dtype {_dtype(y)}, but the buffer "
-                                 f"stores {_dtype(x)}")
-    return size
-
-
-def _signature(treedef, leaves):
-    return treedef, tuple((np.shape(x)[1:], _dtype(x).kind) for x in leaves)
-
-
-def _dtype(x) -> np.dtype:
-    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
+_OBS_FIELDS = ("S", "S_next", "S_seq")
 
 
 class HostStorage:
     """Preallocated numpy storage for TransitionBatch rows with circular overwrite.
 
-    Arrays are allocated on the first :meth:`add`, shaped ``(capacity, *row_shape)`` per leaf
-    from that batch's leaves (``W`` and ``idx`` are not stored).
+    Arrays are allocated on the first :meth:`add`, shaped from that batch (``W`` and ``idx``
+    are not stored). With ``lean=True``, every observation leaf whose row has at least
+    ``FRAME_BYTES`` bytes is kept in a :class:`FramePool` shared by all leaves of its shape
+    and dtype: a row of ``S``, ``S_next`` and each step of ``S_seq`` is then ``n + 3`` int32
+    indices, and each distinct frame is stored once. Other leaves are stored densely.
+
+    The valid rows are the ``size`` slots before ``position`` (in ring order). When a pool
+    wraps onto frames still referenced, the oldest rows referencing them are evicted
+    (``size`` shrinks); :meth:`add` returns them so that a prioritized buffer can zero their
+    priorities.
 
     Args:
         capacity: the number of rows, an int >= 1.
+        lean: keep large observation leaves in frame pools.
+        frame_capacity: frames per pool; ``None``: ``capacity + capacity // 50 + 256``.
     """
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, lean: bool = True, frame_capacity: int | None = None):
         self.capacity = check_positive_int("capacity", capacity)
-        self.data = None  # stripped TransitionBatch of (capacity, ...) arrays
-        self._leaves = None  # the leaves of self.data, flattened once
-        self._treedef = None
-        self._signature = None  # (treedef, row shapes and dtype kinds) of self.data
-        self._accepted = None  # (treedef, shapes, dtypes) of the last batch that passed checks
+        if not isinstance(lean, bool):
+            raise ValueError(f"lean must be a bool, got {lean!r}")
+        self.lean = lean
+        if frame_capacity is None:
+            frame_capacity = self.capacity + self.capacity // 50 + 256
+        self.frame_capacity = check_positive_int("frame_capacity", frame_capacity)
+        self.data = None        # the first stripped batch (structure reference for checks)
+        self._treedef = None    # of the stripped batch
+        self._dense = None      # flat leaf position -> (capacity, ...) array, for dense leaves
+        self._pooled = None     # flat leaf position -> (pool number, obs position, leaf number)
+        self._pools = []        # FramePools
+        self._frame_idx = []    # per pool: (capacity, n + 3, leaves) int32 slots
+        self._keys = None       # (capacity, pools) int64: eviction keys, see _write_frames
+        self._accepted = None   # (treedef, shapes, dtypes) of the last batch that passed checks
+        self._fits = ()         # flat positions whose integer values need a range check
+        self.evicted_early = 0  # rows evicted because a frame pool wrapped
         self.clear()
+
+    # --- state -------------------------------------------------------------------------------
 
     def clear(self) -> None:
         """Forget all rows (the allocated arrays are kept)."""
         self.position = 0
         self.size = 0
+        self.filled = 0  # slots [0, filled) have held a row since the last clear
+        for pool in self._pools:
+            pool.clear()
 
-    def add(self, batch: TransitionBatch) -> np.ndarray:
-        """Write the ``B`` rows of ``batch``; return the ``(B',)`` int indices written.
+    @property
+    def start(self) -> int:
+        """The slot of the oldest valid row (0 when full, so uniform draws need no shift)."""
+        return 0 if self.size == self.capacity else (self.position - self.size) % self.capacity
 
-        When ``B > capacity`` only the last ``capacity`` rows are kept (``B' = capacity``).
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all preallocated arrays (0 before the first add)."""
+        arrays = list((self._dense or {}).values()) + self._frame_idx
+        arrays += [] if self._keys is None else [self._keys]
+        return sum(x.nbytes for x in arrays) + sum(p.nbytes for p in self._pools)
+
+    def valid(self, idx: np.ndarray) -> np.ndarray:
+        """Whether each slot in ``idx`` holds a valid row."""
+        return (idx - self.start) % self.capacity < self.size
+
+    # --- add ---------------------------------------------------------------------------------
+
+    def add(self, batch: TransitionBatch):
+        """Write the ``B`` rows of ``batch``; return ``(written, evicted)`` int slot arrays.
+
+        When ``B > capacity`` only the last ``capacity`` rows are kept. ``evicted`` lists
+        valid rows dropped early because a frame pool wrapped (usually empty). Everything is
+        checked before anything is written: a rejected batch leaves the storage unchanged.
         """
         batch = strip(batch)
         leaves, treedef = jax.tree_util.tree_flatten(batch)
         leaves = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves]
-        if self.data is None:
-            self._leaves = [np.zeros((self.capacity, *x.shape[1:]), x.dtype) for x in leaves]
-            self._treedef = treedef
-            self.data = treedef.unflatten(self._leaves)
-            self._signature = _signature(treedef, self._leaves)
-        # fast path: the very shapes and dtypes of the last accepted batch skip the checks
+        size = batch.A.shape[0] if hasattr(batch.A, "shape") else None
         key = (treedef, tuple(x.shape for x in leaves), tuple(x.dtype for x in leaves))
-        size = batch.A.shape[0]
         if key != self._accepted:
-            # the same structure, row shapes and dtype kinds as stored, one leading size
-            if (_signature(treedef, leaves) != self._signature
-                    or any(np.shape(x)[:1] != (size,) for x in leaves)):
-                size = check_rows(self.data, batch)  # raises, naming the field
+            size = check_rows(self.data if self.data is not None else batch, batch)
+            if self.data is None:
+                self._allocate(batch, treedef, leaves)  # raises MemoryError before any change
+            self._fits = tuple(j for j, (x, store) in enumerate(zip(leaves, self._stores()))
+                               if not np.can_cast(x.dtype, store.dtype, "safe")
+                               and x.dtype.kind in "iu")
             self._accepted = key
+        names = self._leaf_names()
+        for j in self._fits:
+            check_fits(names[j], leaves[j], self._stores()[j].dtype)
         keep = min(size, self.capacity)
+        if keep < size:
+            leaves = [x[size - keep:] for x in leaves]
         start = self.position
         if start + keep <= self.capacity:  # contiguous: slice assignment, no index array
             where = slice(start, start + keep)
             idx = np.arange(start, start + keep)
         else:
             where = idx = (start + np.arange(keep)) % self.capacity
-        for store, x in zip(self._leaves, leaves):
-            store[where] = x[size - keep:] if keep < size else x
+        for j, store in self._dense.items():
+            store[where] = leaves[j]
+        if self._pools:
+            self._write_frames(leaves, where, idx)
         self.position = (start + keep) % self.capacity
         self.size = min(self.size + keep, self.capacity)
-        return idx
+        self.filled = max(self.filled, idx.max() + 1)
+        return idx, (self._evict() if self._pools else np.zeros(0, np.int64))
+
+    def _stores(self):
+        """Per flat leaf position: the array whose dtype the leaf is stored in."""
+        return [self._dense[j] if j in self._dense else self._pools[self._pooled[j][0]].frames
+                for j in range(len(self._dense) + len(self._pooled))]
+
+    def _leaf_names(self):
+        paths = jax.tree_util.tree_flatten_with_path(self.data)[0]
+        return [p[0].name + jax.tree_util.keystr(p[1:]) for p, _ in paths]
+
+    def _allocate(self, batch, treedef, leaves):
+        """Lay out and allocate storage for rows like those of ``batch``."""
+        offsets, pooled, pool_of, groups = {}, {}, {}, []
+        j = 0
+        for name in TransitionBatch._fields:
+            offsets[name] = j
+            j += len(jax.tree_util.tree_leaves(getattr(batch, name)))
+        obs = [jax.tree_util.tree_flatten(getattr(batch, f)) for f in _OBS_FIELDS]
+        if self.lean and obs[0][1] == obs[1][1] == obs[2][1]:
+            n_seq = None
+            for leaf, (s, s_next, s_seq) in enumerate(zip(*(o[0] for o in obs))):
+                row = np.asarray(s).shape[1:]
+                if (np.asarray(s).dtype.itemsize * int(np.prod(row)) < FRAME_BYTES
+                        or np.shape(s_next)[1:] != row or np.shape(s_seq)[2:] != row
+                        or np.ndim(s_seq) != len(row) + 2
+                        or n_seq not in (None, np.shape(s_seq)[1])):
+                    continue
+                n_seq = np.shape(s_seq)[1]
+                group = (row, np.asarray(s).dtype)
+                p = pool_of.setdefault(group, len(pool_of))
+                if p == len(groups):
+                    groups.append([])
+                for position, field in enumerate(_OBS_FIELDS):
+                    pooled[offsets[field] + leaf] = (p, position, len(groups[p]))
+                groups[p].append(leaf)
+        row_bytes = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize
+                        for j, x in enumerate(leaves) if j not in pooled)
+        frame_bytes = sum(int(np.prod(row)) * dtype.itemsize for row, dtype in pool_of)
+        index_bytes = sum(4 * (n_seq + 2) * len(g) + 8 for g in groups) if groups else 0
+        need = self.capacity * (row_bytes + index_bytes) + self.frame_capacity * frame_bytes
+        have = _checks.available_memory()
+        if need > have:
+            raise MemoryError(
+                f"capacity={self.capacity} needs {need / 2**30:.2f} GiB for transitions like "
+                f"this batch ({need / self.capacity:.0f} bytes each), but only "
+                f"{have / 2**30:.2f} GiB of memory is available; lower the capacity")
+        self._dense = {j: np.zeros((self.capacity, *x.shape[1:]), x.dtype)
+                       for j, x in enumerate(leaves) if j not in pooled}
+        self._pooled = pooled
+        self._pools = [FramePool(self.frame_capacity, row, dtype) for row, dtype in pool_of]
+        self._frame_idx = [np.zeros((self.capacity, n_seq + 2, len(g)), np.int32)
+                           for g in groups]
+        self._keys = np.zeros((self.capacity, len(groups)), np.int64) if groups else None
+        self._treedef = treedef
+        self.data = batch
+
+    def _write_frames(self, leaves, where, idx):
+        """Insert the rows' frames into their pools and record their slots and keys.
+
+        A row's key in pool ``p`` is at most the time of its oldest frame there, and keys
+        never decrease in ring order (lowered backwards when a row references an older frame
+        than its predecessors): so the rows to evict form a prefix, found by search.
+        """
+        rows = len(idx)
+        for p, pool in enumerate(self._pools):
+            n_leaves = self._frame_idx[p].shape[2]
+            # (rows, n + 3, leaves, *frame): S, S_next, then the steps of S_seq
+            parts = [[None] * n_leaves for _ in range(3)]
+            for j, (_, position, leaf) in self._pooled.items():
+                if self._pooled[j][0] == p:
+                    x = leaves[j]
+                    parts[position][leaf] = x[:, None] if position < 2 else x
+            frames = np.concatenate(
+                [np.stack([parts[pos][leaf] for leaf in range(n_leaves)], axis=2)
+                 for pos in range(3)], axis=1).astype(pool.frames.dtype, copy=False)
+            times = pool.insert(frames.reshape(-1, *frames.shape[3:]))
+            times = times.reshape(rows, -1)
+            self._frame_idx[p][where] = (times.reshape(frames.shape[:3])
+                                         % pool.capacity).astype(np.int32)
+            keys = np.minimum.accumulate(times.min(axis=1)[::-1])[::-1]
+            self._keys[where, p] = keys
+            # lower the keys of older valid rows above this batch's smallest key
+            first, older = keys[0], min(self.size, self.capacity - rows)
+            slot = (idx[0] - 1) % self.capacity
+            while older > 0 and self._keys[slot, p] > first:
+                self._keys[slot, p] = first
+                slot, older = (slot - 1) % self.capacity, older - 1
+
+    def _evict(self) -> np.ndarray:
+        """Drop the oldest rows whose frames a pool has overwritten; return their slots."""
+        start, count = (self.position - self.size) % self.capacity, 0
+        for p, pool in enumerate(self._pools):
+            oldest_kept = pool.count - pool.capacity
+            lo, hi = count, self.size  # keys are sorted in ring order: binary search
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._keys[(start + mid) % self.capacity, p] < oldest_kept:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            count = lo
+        if count == 0:
+            return np.zeros(0, np.int64)
+        self.size -= count
+        self.evicted_early += count
+        return (start + np.arange(count)) % self.capacity
+
+    # --- sample ------------------------------------------------------------------------------
 
     def gather(self, idx: np.ndarray, W: np.ndarray) -> TransitionBatch:
         """Rows ``idx`` (one vectorised gather per leaf), with weights ``W`` attached."""
-        # ndarray.take is a few times cheaper than x[idx] for small batches
-        rows = self._treedef.unflatten([x.take(idx, axis=0) for x in self._leaves])
+        leaves = [None] * (len(self._dense) + len(self._pooled))
+        for j, store in self._dense.items():
+            leaves[j] = store.take(idx, axis=0)  # cheaper than store[idx] for small batches
+        for p, pool in enumerate(self._pools):
+            slots = self._frame_idx[p].take(idx, axis=0)
+            for j, (q, position, leaf) in self._pooled.items():
+                if q == p:
+                    where = slots[:, position, leaf] if position < 2 else slots[:, 2:, leaf]
+                    leaves[j] = pool.frames.take(where, axis=0)
+        rows = self._treedef.unflatten(leaves)
         return rows._replace(W=np.asarray(W, np.float32), idx=np.asarray(idx, np.int32))
 
     def check_sample_size(self, batch_size) -> int:
@@ -137,3 +254,13 @@ class HostStorage:
             raise ValueError(f"batch_size must be at most len(buffer)={self.size}, "
                              f"got {batch_size}")
         return batch_size
+
+
+def warn_evicted(storage: HostStorage) -> None:
+    """Say that a frame ring wrapped onto frames still in use (buffers call this once)."""
+    warnings.warn(
+        f"the replay buffer's frame ring ({storage.frame_capacity} frames) wrapped onto "
+        f"frames still in use, so the oldest transitions were dropped early and the buffer "
+        f"holds fewer than capacity={storage.capacity}; pass a larger frame_capacity= (or "
+        f"lean=False) if transitions share fewer frames than consecutive env steps do",
+        RuntimeWarning, stacklevel=3)

@@ -1,7 +1,7 @@
 """SumTree: a binary tree of partial sums in one numpy array, vectorised over queries."""
 import numpy as np
 
-from ._storage import check_positive_int
+from ._checks import check_positive_int
 
 __all__ = ["SumTree"]
 
