@@ -46,6 +46,8 @@ class HostStorage:
         self._treedef = None    # of the stripped batch
         self._dense = None      # flat leaf position -> (capacity, ...) array, for dense leaves
         self._pooled = None     # flat leaf position -> (pool number, obs position, leaf number)
+        self._pool_leaves = []  # per pool: (flat position, obs position, leaf number)
+        self._names = None      # field name and path of each flat leaf position
         self._pools = []        # FramePools
         self._frame_idx = []    # per pool: (capacity, n + 3, leaves) int32 slots
         self._keys = None       # (capacity, pools) int64: eviction keys, see _write_frames
@@ -102,9 +104,8 @@ class HostStorage:
                                if not np.can_cast(x.dtype, store.dtype, "safe")
                                and x.dtype.kind in "iu")
             self._accepted = key
-        names = self._leaf_names()
         for j in self._fits:
-            check_fits(names[j], leaves[j], self._stores()[j].dtype)
+            check_fits(self._names[j], leaves[j], self._stores()[j].dtype)
         keep = min(size, self.capacity)
         if keep < size:
             leaves = [x[size - keep:] for x in leaves]
@@ -127,10 +128,6 @@ class HostStorage:
         """Per flat leaf position: the array whose dtype the leaf is stored in."""
         return [self._dense[j] if j in self._dense else self._pools[self._pooled[j][0]].frames
                 for j in range(len(self._dense) + len(self._pooled))]
-
-    def _leaf_names(self):
-        paths = jax.tree_util.tree_flatten_with_path(self.data)[0]
-        return [p[0].name + jax.tree_util.keystr(p[1:]) for p, _ in paths]
 
     def _allocate(self, batch, treedef, leaves):
         """Lay out and allocate storage for rows like those of ``batch``."""
@@ -171,6 +168,12 @@ class HostStorage:
         self._dense = {j: np.zeros((self.capacity, *x.shape[1:]), x.dtype)
                        for j, x in enumerate(leaves) if j not in pooled}
         self._pooled = pooled
+        # per pool: (flat position, obs position, leaf), S_seq first (it holds most frames)
+        self._pool_leaves = [sorted(((j, pos, leaf) for j, (q, pos, leaf) in pooled.items()
+                                     if q == p), key=lambda t: -t[1])
+                             for p in range(len(pool_of))]
+        self._names = [path[0].name + jax.tree_util.keystr(path[1:])
+                       for path, _ in jax.tree_util.tree_flatten_with_path(batch)[0]]
         self._pools = [FramePool(self.frame_capacity, row, dtype) for row, dtype in pool_of]
         self._frame_idx = [np.zeros((self.capacity, n_seq + 2, len(g)), np.int32)
                            for g in groups]
@@ -187,21 +190,23 @@ class HostStorage:
         """
         rows = len(idx)
         for p, pool in enumerate(self._pools):
-            n_leaves = self._frame_idx[p].shape[2]
-            # (rows, n + 3, leaves, *frame): S, S_next, then the steps of S_seq
-            parts = [[None] * n_leaves for _ in range(3)]
-            for j, (_, position, leaf) in self._pooled.items():
-                if self._pooled[j][0] == p:
-                    x = leaves[j]
-                    parts[position][leaf] = x[:, None] if position < 2 else x
-            frames = np.concatenate(
-                [np.stack([parts[pos][leaf] for leaf in range(n_leaves)], axis=2)
-                 for pos in range(3)], axis=1).astype(pool.frames.dtype, copy=False)
-            times = pool.insert(frames.reshape(-1, *frames.shape[3:]))
-            times = times.reshape(rows, -1)
-            self._frame_idx[p][where] = (times.reshape(frames.shape[:3])
-                                         % pool.capacity).astype(np.int32)
-            keys = np.minimum.accumulate(times.min(axis=1)[::-1])[::-1]
+            slots = np.empty((rows, *self._frame_idx[p].shape[1:]), np.int64)
+            shape, parts = pool.frames.shape[1:], self._pool_leaves[p]
+            frames = np.concatenate([leaves[j].reshape(-1, *shape) for j, _, _ in parts])
+            times = pool.insert(frames.astype(pool.frames.dtype, copy=False))
+            at = 0
+            for j, position, leaf in parts:
+                if position < 2:
+                    slots[:, position, leaf] = times[at:at + rows]
+                    at += rows
+                else:
+                    slots[:, 2:, leaf] = times[at:at + slots[:, 2:].size // slots.shape[2]
+                                               ].reshape(rows, -1)
+                    at += slots[:, 2:].size // slots.shape[2]
+            oldest = slots.reshape(rows, -1).min(axis=1)
+            slots %= pool.capacity
+            self._frame_idx[p][where] = slots
+            keys = np.minimum.accumulate(oldest[::-1])[::-1]
             self._keys[where, p] = keys
             # lower the keys of older valid rows above this batch's smallest key
             first, older = keys[0], min(self.size, self.capacity - rows)
