@@ -36,7 +36,7 @@ import coaxlike
 from coaxlike.experience_replay import SimpleReplayBuffer
 from coaxlike.reward_tracing import NStep
 from coaxlike.td_learning import QLearning
-from coaxlike.wrappers import FrameStacking
+from coaxlike.wrappers import FrameStacking, TrainMonitor
 
 
 def make_env(env_id="PongNoFrameskip-v4", num_frames=4):
@@ -68,10 +68,11 @@ def train(env_id="PongNoFrameskip-v4", steps=10_000_000, capacity=1_000_000, war
 
     Returns:
         dict with ``steps``, ``seconds`` (whole loop: acting, env, replay and training),
-        ``steps_per_second``, ``updates``, ``episode_returns``, ``buffer_len`` and
+        ``steps_per_second``, ``updates``, ``first_update`` (``(T, seconds)`` at the first
+        update), ``episode_returns``, ``buffer_len`` and
         ``bytes_per_transition`` (the buffer's preallocated bytes over its capacity).
     """
-    env = make_env(env_id)
+    env = TrainMonitor(make_env(env_id), tensorboard_dir=logdir, name="dqn_atari")
     q = coaxlike.Q(nature_dqn(env.action_space.n), env, random_seed=seed)
     q_targ = q.copy()
     pi = coaxlike.EpsilonGreedy(q, epsilon=1.0, random_seed=seed)
@@ -80,17 +81,13 @@ def train(env_id="PongNoFrameskip-v4", steps=10_000_000, capacity=1_000_000, war
     tracer = NStep(n=1, gamma=gamma)
     buffer = SimpleReplayBuffer(capacity=capacity, random_seed=seed)
 
-    writer = None
-    if logdir is not None:
-        from tensorboardX import SummaryWriter
-        writer = SummaryWriter(logdir)
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=steps, unit=" steps", desc=env_id, mininterval=1.0)
 
     s, _ = env.reset(seed=seed)
-    episode_returns, G, updates, metrics = [], 0.0, 0, None
+    episode_returns, G, updates, first_update = [], 0.0, 0, (steps, None)
     t0 = time.perf_counter()
     for T in range(1, steps + 1):
         if T % 100 == 1:  # an optax schedule costs ~0.1 ms: not every step
@@ -105,15 +102,17 @@ def train(env_id="PongNoFrameskip-v4", steps=10_000_000, capacity=1_000_000, war
         while tracer:
             buffer.add(tracer.pop())
         if len(buffer) >= warmup and T % train_every == 0:
-            metrics = learner.update(buffer.sample(batch_size))
+            if not updates:  # the loop's speed before training, for benchmarks.atari
+                first_update = (T, time.perf_counter() - t0)
+            env.record_metrics(learner.update(buffer.sample(batch_size)))
             updates += 1
         if T % target_every == 0:
             q_targ.soft_update(q, tau=1.0)
         if done:
             episode_returns.append(G)
-            if writer is not None:
-                writer.add_scalar("episode/return", G, T)
-                writer.add_scalar("episode/epsilon", float(pi.epsilon), T)
+            env.record_metrics({"EpsilonGreedy/epsilon": pi.epsilon,
+                                "throughput/env_steps_per_second":
+                                    T / (time.perf_counter() - t0)})
             if bar is not None:
                 bar.set_postfix(ret=f"{G:.0f}", eps=f"{float(pi.epsilon):.2f}",
                                 episodes=len(episode_returns))
@@ -122,18 +121,13 @@ def train(env_id="PongNoFrameskip-v4", steps=10_000_000, capacity=1_000_000, war
             s = s_next
         if bar is not None and T % 100 == 0:
             bar.update(100)
-        if writer is not None and T % 1000 == 0:
-            writer.add_scalar("speed/env_steps_per_second", T / (time.perf_counter() - t0), T)
-            for name, value in (metrics or {}).items():  # the last update's metrics
-                writer.add_scalar(f"train/{name}", float(value), T)
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    if writer is not None:
-        writer.close()
     env.close()
     return {"steps": steps, "seconds": seconds, "steps_per_second": steps / seconds,
-            "updates": updates, "episode_returns": episode_returns, "buffer_len": len(buffer),
+            "updates": updates, "first_update": first_update,
+            "episode_returns": episode_returns, "buffer_len": len(buffer),
             "bytes_per_transition": buffer.nbytes / capacity}
 
 

@@ -1,0 +1,87 @@
+"""The Atari loop of examples/dqn_atari.py: env steps/s of the whole loop, bytes per transition.
+
+    python -m benchmarks.atari                  # 6000 steps, training from step 2000
+    python -m benchmarks.atari --steps 20000 --warmup 5000 --json /tmp/atari.json
+
+Three loops on ``PongNoFrameskip-v4`` with the example's wrappers (AtariPreprocessing,
+FrameStacking, TrainMonitor), in one process:
+
+- ``env only``: random actions, nothing else (the floor: what the emulator and the
+  preprocessing cost);
+- ``acting + replay``: the example's loop with the warm-up never ending: the Q-network acts,
+  the tracer and the buffer record every step, no update;
+- ``whole loop``: the example's loop, one update (batch 32, the Nature-DQN network) every 4
+  steps after the warm-up; reported separately before and after the warm-up.
+
+Bytes per transition are the replay buffer's preallocated bytes over its capacity (see
+``benchmarks.replay`` for the measured resident memory at capacity 1M).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import gymnasium
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+import dqn_atari  # noqa: E402  (the example script itself)
+
+
+def env_only(steps, seed=0):
+    env = dqn_atari.make_env()
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        *_, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    seconds = time.perf_counter() - t0
+    env.close()
+    return steps / seconds
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--capacity", type=int, default=100_000)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    gymnasium.logger.min_level = 40
+    floor = env_only(args.steps)
+    acting = dqn_atari.train(steps=args.steps, warmup=10 ** 12, capacity=args.capacity,
+                             progress=False)
+    whole = dqn_atari.train(steps=args.steps, warmup=args.warmup, capacity=args.capacity,
+                            progress=False)
+    first_step, before = whole["first_update"]
+    after_steps = args.steps - first_step
+    after_seconds = whole["seconds"] - before
+    result = {
+        "steps": args.steps, "warmup": args.warmup, "capacity": args.capacity,
+        "env_only_steps_per_second": floor,
+        "acting_replay_steps_per_second": acting["steps_per_second"],
+        "warmup_steps_per_second": first_step / before,
+        "training_steps_per_second": after_steps / after_seconds,
+        "updates": whole["updates"],
+        "ms_per_update_incl_4_steps": after_seconds / max(whole["updates"], 1) * 1e3,
+        "bytes_per_transition": whole["bytes_per_transition"],
+    }
+    print(f"env only (random actions)     {floor:8.1f} steps/s")
+    print(f"acting + replay, no training  {result['acting_replay_steps_per_second']:8.1f} "
+          f"steps/s ({result['acting_replay_steps_per_second'] / floor:.2f} of env only)")
+    print(f"whole loop, training every 4  {result['training_steps_per_second']:8.1f} steps/s "
+          f"({result['ms_per_update_incl_4_steps']:.0f} ms per update + 4 steps)")
+    print(f"replay: {result['bytes_per_transition']:.0f} bytes per transition "
+          f"(capacity {args.capacity})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
