@@ -121,7 +121,7 @@ def cartpole_batches(num, num_envs=4, seed=0):
     while len(out) < num:
         tracer.add(rng.normal(size=(num_envs, 4)).astype(np.float32),
                    rng.integers(2, size=num_envs), np.ones(num_envs),
-                   rng.random(num_envs) < 0.05, rng.normal(size=num_envs))
+                   rng.random(num_envs) < 0.05, -np.abs(rng.normal(size=num_envs)))
         while tracer:
             out.append(tracer.pop())
     return out

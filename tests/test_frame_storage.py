@@ -61,7 +61,8 @@ def single_env_stream(seed, steps, n, k, **kwargs):
     for _ in range(steps):
         a = int(rng.integers(3))
         s_next, r, terminated, truncated = env.step()
-        tracer.add(s, a, r, terminated or truncated, float(rng.normal()), truncated=truncated,
+        logp = -abs(float(rng.normal()))
+        tracer.add(s, a, r, terminated or truncated, logp, truncated=truncated,
                    s_next=s_next if truncated or (terminated and rng.random() < 0.5) else None)
         while tracer:
             yield tracer.pop()
@@ -87,7 +88,7 @@ def vector_env_stream(seed, steps, n, k, num_envs=3):
         done = np.array([r[2] or r[3] for r in results])
         truncated = np.array([r[3] for r in results])
         tracer.add(s, a, np.array([r[1] for r in results]), done,
-                   rng.normal(size=num_envs), truncated=truncated)
+                   -np.abs(rng.normal(size=num_envs)), truncated=truncated)
         while tracer:
             yield tracer.pop()
         obs, ended = [r[0] for r in results], list(done)
