@@ -53,6 +53,9 @@ class HostStorage:
         self._keys = None       # (capacity, pools) int64: eviction keys, see _write_frames
         self._accepted = None   # (treedef, shapes, dtypes) of the last batch that passed checks
         self._fits = ()         # flat positions whose integer values need a range check
+        self._fits_dtypes = None  # the leaf dtypes _fits was computed for
+        self._signature = None  # (treedef, row shapes and dtype kinds) of the stored rows
+        self._a_leaf = 0        # flat position of the field A
         self.evicted_early = 0  # rows evicted because a frame pool wrapped
         self.clear()
 
@@ -94,15 +97,20 @@ class HostStorage:
         batch = strip(batch)
         leaves, treedef = jax.tree_util.tree_flatten(batch)
         leaves = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves]
-        size = batch.A.shape[0] if hasattr(batch.A, "shape") else None
+        size = np.shape(leaves[self._a_leaf])[0] if leaves[self._a_leaf].ndim else None
         key = (treedef, tuple(x.shape for x in leaves), tuple(x.dtype for x in leaves))
         if key != self._accepted:
-            size = check_rows(self.data if self.data is not None else batch, batch)
             if self.data is None:
+                size = check_rows(batch, batch)
                 self._allocate(batch, treedef, leaves)  # raises MemoryError before any change
-            self._fits = tuple(j for j, (x, store) in enumerate(zip(leaves, self._stores()))
-                               if not np.can_cast(x.dtype, store.dtype, "safe")
-                               and x.dtype.kind in "iu")
+            elif (_signature(treedef, leaves) != self._signature
+                  or any(x.shape[:1] != (size,) for x in leaves)):
+                size = check_rows(self.data, batch)  # raises, naming the field
+            if key[2] != self._fits_dtypes:  # integer leaves that need a range check
+                self._fits = tuple(
+                    j for j, (x, store) in enumerate(zip(leaves, self._stores()))
+                    if x.dtype.kind in "iu" and not np.can_cast(x.dtype, store.dtype, "safe"))
+                self._fits_dtypes = key[2]
             self._accepted = key
         for j in self._fits:
             check_fits(self._names[j], leaves[j], self._stores()[j].dtype)
@@ -121,7 +129,8 @@ class HostStorage:
             self._write_frames(leaves, where, idx)
         self.position = (start + keep) % self.capacity
         self.size = min(self.size + keep, self.capacity)
-        self.filled = max(self.filled, idx.max() + 1)
+        self.filled = max(self.filled, start + keep if start + keep <= self.capacity
+                          else self.capacity)
         return idx, (self._evict() if self._pools else np.zeros(0, np.int64))
 
     def _stores(self):
@@ -179,6 +188,8 @@ class HostStorage:
                            for g in groups]
         self._keys = np.zeros((self.capacity, len(groups)), np.int64) if groups else None
         self._treedef = treedef
+        self._signature = _signature(treedef, leaves)
+        self._a_leaf = offsets["A"]
         self.data = batch
 
     def _write_frames(self, leaves, where, idx):
@@ -259,6 +270,10 @@ class HostStorage:
             raise ValueError(f"batch_size must be at most len(buffer)={self.size}, "
                              f"got {batch_size}")
         return batch_size
+
+
+def _signature(treedef, leaves):
+    return treedef, tuple((x.shape[1:], x.dtype.kind) for x in leaves)
 
 
 def warn_evicted(storage: HostStorage) -> None:
