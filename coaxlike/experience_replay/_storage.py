@@ -249,6 +249,9 @@ class HostStorage:
 
     def gather(self, idx: np.ndarray, W: np.ndarray) -> TransitionBatch:
         """Rows ``idx`` (one vectorised gather per leaf), with weights ``W`` attached."""
+        if not self._pools:  # all dense, in flat order: one comprehension
+            rows = self._treedef.unflatten([x.take(idx, axis=0) for x in self._dense.values()])
+            return rows._replace(W=np.asarray(W, np.float32), idx=np.asarray(idx, np.int32))
         leaves = [None] * (len(self._dense) + len(self._pooled))
         for j, store in self._dense.items():
             leaves[j] = store.take(idx, axis=0)  # cheaper than store[idx] for small batches
