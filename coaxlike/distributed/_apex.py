@@ -155,7 +155,6 @@ class ApeX:
         self.q = make_q(env)
         self.q_targ = self.q.copy()
         self.learner = make_learner(self.q, self.q_targ)
-        self._fused = "return_td_error" in _parameters(self.learner.update)
         self._checkpoint = LearnerCheckpoint(self.learner)
         if self.checkpoint_path is not None and resume and os.path.exists(
                 self._checkpoint.file(self.checkpoint_path)):
@@ -298,11 +297,7 @@ class ApeX:
         return None if ref is None else ray.get(ref)
 
     def _learn(self, batch):
-        if self._fused:
-            _, td_error = self.learner.update(batch, return_td_error=True)
-        else:  # learners without return_td_error: TD errors after the step
-            self.learner.update(batch)
-            td_error = self.learner.td_error(batch)
+        _, td_error = self.learner.update(batch, return_td_error=True)
         self.replay.update.remote(batch.idx, np.asarray(td_error))
         self._checkpoint.updates += 1
         n = self.updates
@@ -390,7 +385,3 @@ class ApeX:
     def __exit__(self, *exc):
         self.close()
 
-
-def _parameters(fn):
-    import inspect
-    return inspect.signature(fn).parameters

@@ -1,5 +1,4 @@
 """ReplayServer: the prioritized replay buffer behind a Ray actor's interface."""
-import inspect
 import os
 import time
 
@@ -52,21 +51,13 @@ class ReplayServer:
         capacity = check_count(capacity, "capacity")
         self.buffer = PrioritizedReplayBuffer(capacity, alpha=alpha, beta=beta, epsilon=epsilon,
                                               random_seed=random_seed)
-        self._add_takes_priorities = "Adv" in inspect.signature(self.buffer.add).parameters
         self.added = 0
         self.sampled = 0
         self._started = time.perf_counter()
 
     def add(self, transition_batch, td_error):
         """Store a chunk with initial priorities from its TD errors ``(B,)``."""
-        td_error = np.asarray(td_error)
-        if self._add_takes_priorities:
-            self.buffer.add(transition_batch, Adv=td_error)
-        else:  # a buffer without add(tb, Adv): write, then set the new rows' priorities
-            self.buffer.add(transition_batch)
-            rows = transition_batch.batch_size
-            idx = (self.added + np.arange(rows)) % self.buffer.capacity
-            self.buffer.update(idx, td_error)
+        self.buffer.add(transition_batch, Adv=np.asarray(td_error))
         self.added += transition_batch.batch_size
 
     def sample(self, batch_size=32, num_batches=1, min_size=0):
