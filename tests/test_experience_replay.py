@@ -131,7 +131,9 @@ def test_simple_samples_uniformly():
 @given(capacity=st.integers(1, 40), data=st.data())
 def test_sumtree_invariants(capacity, data):
     tree, mirror = SumTree(capacity), np.zeros(capacity)
-    values = st.floats(0.0, 100.0, allow_nan=False)
+    # no subnormals: with a subnormal total, fraction * total rounds onto the upper edge and the
+    # relative tolerance below is 0 (the prioritized buffer clamps priorities to >= 1e-100)
+    values = st.floats(0.0, 100.0, allow_nan=False, allow_subnormal=False)
     for _ in range(data.draw(st.integers(1, 5))):
         idx = data.draw(st.lists(st.integers(0, capacity - 1), min_size=1, max_size=2 * capacity))
         vals = data.draw(st.lists(values, min_size=len(idx), max_size=len(idx)))
