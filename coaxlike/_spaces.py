@@ -42,8 +42,14 @@ def batch_size(S):
 
 
 def env_spaces(env):
-    """Return ``(observation_space, action_space, batched)`` for an env or vector env."""
+    """Return ``(observation_space, action_space, batched)`` for an env or vector env.
+
+    Raises:
+        ValueError: for a vector env whose ``metadata["autoreset_mode"]`` is not gymnasium's
+            default ``NEXT_STEP`` (see :func:`check_autoreset_mode`).
+    """
     if hasattr(env, "single_observation_space") and hasattr(env, "single_action_space"):
+        check_autoreset_mode(env)
         return env.single_observation_space, env.single_action_space, True
     if hasattr(env, "observation_space") and hasattr(env, "action_space"):
         return env.observation_space, env.action_space, False
@@ -51,6 +57,25 @@ def env_spaces(env):
         "env must have gymnasium 'observation_space' and 'action_space' attributes "
         f"(or 'single_observation_space'/'single_action_space' for a vector env), "
         f"got {type(env).__name__}")
+
+
+def check_autoreset_mode(env):
+    """Refuse a vector env that does not autoreset on the next step (gymnasium's default).
+
+    In ``SAME_STEP`` mode the observation returned with ``done`` is already the next
+    episode's first one (the final one is only in ``info``), and in ``DISABLED`` mode the
+    caller resets; the tracer, which takes the final observation from the step after the
+    end, would record wrong transitions in both. An env without the metadata key passes.
+    """
+    mode = getattr(env, "metadata", None) or {}
+    mode = mode.get("autoreset_mode") if isinstance(mode, dict) else None
+    if mode is None or getattr(mode, "value", mode) == gym.vector.AutoresetMode.NEXT_STEP.value:
+        return
+    raise ValueError(
+        f"env is a vector env with autoreset_mode={getattr(mode, 'name', mode)}, which is not "
+        "supported: coaxlike expects gymnasium's default NEXT_STEP mode (the final "
+        "observation comes back with done, the reset happens at the next step). Create it "
+        "with autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP")
 
 
 def describe_space(space):

@@ -805,3 +805,17 @@ def test_coax_style_construction_fills_the_window_fields():
     assert np.isnan(positional.logP_next).all()
     with pytest.raises(ValueError, match=r"give all window fields .* missing"):
         TransitionBatch(tb.S, tb.A, tb.logP, tb.Rn, tb.In, tb.S_next, A_seq=tb.A_seq)
+
+
+@pytest.mark.parametrize("mode", ["SAME_STEP", "DISABLED"])
+def test_vector_env_not_in_next_step_autoreset_mode_is_refused_up_front(mode):
+    import haiku as hk
+    import coaxlike
+    envs = gym.vector.SyncVectorEnv([lambda: CountEnv(0, 3, terminate=True)] * 2,
+                                    autoreset_mode=getattr(gym.vector.AutoresetMode, mode))
+    with pytest.raises(ValueError, match=rf"autoreset_mode={mode}, which is not supported.*"
+                                         r"AutoresetMode.NEXT_STEP"):
+        coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), envs, random_seed=0)
+    next_step = gym.vector.SyncVectorEnv([lambda: CountEnv(0, 3, terminate=True)] * 2)
+    q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), next_step, random_seed=0)
+    assert q.batched

@@ -49,8 +49,9 @@ class NStep:
     observation (``mask[i]`` as the legal actions there, ``a[i]`` and ``logp[i]`` as
     ``A_next`` and ``logP_next``), and that reset step's reward is ignored, as the env
     ignores the step. Sub-envs keep independent windows. Each :meth:`pop` returns *all*
-    ready transitions at once (``B >= 1``). Vector envs in ``SAME_STEP`` autoreset mode are
-    not supported: the tracer cannot see the final observation there.
+    ready transitions at once (``B >= 1``). Vector envs in ``SAME_STEP`` (or ``DISABLED``)
+    autoreset mode are not supported: the tracer cannot see the final observation there, and
+    ``Q(func, env)`` refuses such an env up front.
 
     **Log-propensities**: pass the behaviour policy's ``logp`` (e.g. from
     ``pi(s, return_logp=True)``) if off-policy corrections will be used; without it
