@@ -50,3 +50,13 @@ def test_stochastic_acting_quick_in_both_dispatch_modes():
                    extra=["--filter", "quantile    BoltzmannPolicy"])
     assert sync["environment"]["async_dispatch"] is False
     _check_rows(sync, [f"{'quantile':11s} {'BoltzmannPolicy':15s} {c}" for c in calls])
+
+
+def test_tracing_quick_reports_every_row():
+    result = run_one("tracing", [], quick=True)
+    assert result["benchmark"] == "tracing"
+    _check_rows(result, ["NStep single env n=3: add + pop", "NStep vector env k=8 n=3: add + pop",
+                         "TransitionBatch jit call f(tb) -> float (floor: NamedTuple)",
+                         "TransitionBatch tree_map(identity) (floor: NamedTuple)",
+                         "TransitionBatch tree_flatten + unflatten (floor: NamedTuple)",
+                         "TransitionBatch _replace(W=...) (floor: NamedTuple)"])

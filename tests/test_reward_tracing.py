@@ -819,3 +819,22 @@ def test_vector_env_not_in_next_step_autoreset_mode_is_refused_up_front(mode):
     next_step = gym.vector.SyncVectorEnv([lambda: CountEnv(0, 3, terminate=True)] * 2)
     q = coaxlike.Q(lambda S, is_training: hk.Linear(2)(S), next_step, random_seed=0)
     assert q.batched
+
+
+def test_from_single_and_to_singles_as_coax():
+    tb = TransitionBatch.from_single(s=np.array([1.0, 2.0]), a=1, logp=-0.5, r=2.0, done=False,
+                                     gamma=0.9, s_next=np.array([3.0, 4.0]), a_next=0, w=2.0)
+    assert tb.batch_size == 1
+    np.testing.assert_allclose([tb.Rn[0], tb.In[0], tb.logP[0], tb.W[0]], [2.0, 0.9, -0.5, 2.0])
+    np.testing.assert_array_equal(tb.S_seq, [[[1, 2], [3, 4]]])
+    assert tb.A_next.tolist() == [0] and np.isnan(tb.logP_next).all()
+    done = TransitionBatch.from_single(np.zeros(2), 0, None, 1.0, True, 0.9)
+    assert done.In.tolist() == [0.0] and np.isnan(done.logP).all()
+    with pytest.raises(ValueError, match="logp must be a log-probability <= 0"):
+        TransitionBatch.from_single(np.zeros(2), 0, 0.5, 1.0, True, 0.9)
+    with pytest.raises(ValueError, match="done must be a bool"):
+        TransitionBatch.from_single(np.zeros(2), 0, 0.0, 1.0, "no", 0.9)
+    rows = list(example_batch(3).to_singles())
+    assert [r.batch_size for r in rows] == [1, 1, 1]
+    np.testing.assert_array_equal([int(r.A_next[0]) for r in rows], [2, 1, 0])
+    np.testing.assert_array_equal(rows[1].S["x"], [[2.0, 3.0]])

@@ -134,7 +134,7 @@ class NStep:
         """The number of recorded steps whose transitions have not been popped yet (ready
         or not), as coax: ``len(tracer) == i`` after ``i`` steps of a fresh episode. For a
         vector env, summed over sub-envs. Use ``bool(tracer)`` to ask whether one is ready."""
-        return int(np.sum(self._t - self._start)) + self._num_ready
+        return int((self._t - self._start).sum()) + self._num_ready
 
     def __bool__(self) -> bool:
         """Whether a transition is ready to :meth:`pop`."""

@@ -93,7 +93,7 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
     logP_seq = np.where(valid, ring.logp[real, col], np.float32(0.0))
     fields = dict(
         S=ring.treedef.unflatten(s), A=ring.a[now, env], logP=ring.logp[now, env],
-        Rn=np.sum(discounts * r_seq, axis=1).astype(np.float32), In=In,
+        Rn=(discounts * r_seq).sum(axis=1).astype(np.float32), In=In,
         S_next=ring.treedef.unflatten(s_next), A_next=A_next, logP_next=logP_next,
         W=ring.w[now, env], idx=np.zeros(len(env), np.int32),
         extra_info=None, mask_next=None if ring.mask is None else ring.mask[end, env],

@@ -25,6 +25,13 @@ class TransitionBatch:
     and ``_replace(**fields)`` return new batches and leave this one unchanged. Tracers and
     host-side buffers produce numpy arrays; inside compiled code the leaves are JAX arrays.
 
+    Why a class and not a ``NamedTuple``: coax code assigns fields and calls ``copy()``. The
+    class has ``__slots__`` (a misspelt field raises ``AttributeError``) and its pytree
+    flattening bypasses the constructor, so JAX rebuilds batches of tracers or ``None``
+    leaves unchanged. A jitted call taking a batch costs about what it cost with a
+    ``NamedTuple``; flattening and ``_replace`` cost a few µs more (Python callbacks), see
+    ``python -m benchmarks.tracing``. Leaves are never copied or validated on assignment.
+
     For a transition starting at time :math:`t` with :math:`K \le n` steps available
     (:math:`K < n` only when the episode ended inside the window):
 
@@ -153,11 +160,14 @@ class TransitionBatch:
         Raises:
             ValueError: for a name that is not a field.
         """
-        unknown = set(fields) - set(_FIELDS)
-        if unknown:
-            raise ValueError(f"TransitionBatch has no field(s) {sorted(unknown)}; the fields "
+        new = object.__new__(TransitionBatch)
+        for name in _FIELDS:
+            object.__setattr__(new, name, fields.pop(name) if name in fields
+                               else getattr(self, name))
+        if fields:
+            raise ValueError(f"TransitionBatch has no field(s) {sorted(fields)}; the fields "
                              f"are {list(_FIELDS)}")
-        return _set_fields(object.__new__(TransitionBatch), {**self._asdict(), **fields})
+        return new
 
     def _asdict(self) -> dict:
         """The fields as a dict, in :attr:`_fields` order (the leaves themselves, not copies)."""
@@ -171,6 +181,63 @@ class TransitionBatch:
             deep: copy the leaves as well (``copy.deepcopy``).
         """
         return _copy.deepcopy(self) if deep else self._replace()
+
+    def to_singles(self):
+        """Iterate over the rows as batches of one (``batch_size == 1``), first row first.
+
+        Yields:
+            TransitionBatch: row ``i`` with every leaf sliced to ``[i:i + 1]``.
+        """
+        for i in range(self.batch_size):
+            yield jax.tree_util.tree_map(lambda x, i=i: x[i:i + 1], self)
+
+    @classmethod
+    def from_single(cls, s, a, logp, r, done, gamma, s_next=None, a_next=None, logp_next=None,
+                    w=1.0, idx=None, extra_info=None) -> "TransitionBatch":
+        r"""One transition as a batch of one, with coax's arguments: ``In = gamma * (1 -
+        done)`` (``done`` cuts the bootstrap, as in coax), ``logp=None`` is "not recorded".
+
+        Args:
+            s: one observation (a pytree of arrays).
+            a: one action.
+            logp: its log-propensity (<= 0), or ``None``.
+            r: the (n-step) reward.
+            done: whether the episode ended (a bool).
+            gamma: the bootstrap discount, in [0, 1].
+            s_next: the next observation; ``s`` if ``None`` (then ``done`` should be True).
+            a_next: the action taken at ``s_next``, or ``None`` (not known).
+            logp_next: its log-propensity, or ``None``.
+            w: the sample weight (> 0).
+            idx: an int index, or ``None`` (0).
+            extra_info: kept as given, with a leading axis of one on every leaf.
+
+        Returns:
+            TransitionBatch: ``B = 1``, window length ``n = 1``.
+
+        Raises:
+            ValueError: for a non-bool ``done``, ``gamma`` outside [0, 1], ``logp > 0`` or
+                ``w <= 0``.
+        """
+        if not isinstance(done, (bool, np.bool_)):
+            raise ValueError(f"done must be a bool, got {done!r}")
+        for name, x in [("logp", logp), ("logp_next", logp_next)]:
+            if x is not None and np.any(np.asarray(x) > 0):
+                raise ValueError(f"{name} must be a log-probability <= 0 or None, got {x!r}")
+        if not 0.0 <= float(gamma) <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+        if not float(w) > 0:
+            raise ValueError(f"w must be > 0, got {w!r}")
+
+        def one(x, dtype=None):
+            return None if x is None else jax.tree_util.tree_map(
+                lambda y: np.asarray(y, dtype)[None], x)
+
+        s_next = s if s_next is None else s_next
+        return cls.from_one_step(
+            one(s), one(a), one(r, np.float32), np.array([float(gamma) * (1.0 - done)]),
+            one(s_next), logP=one(logp, np.float32), W=one(w, np.float32),
+            idx=one(0 if idx is None else idx, np.int32), A_next=one(a_next),
+            logP_next=one(logp_next, np.float32))._replace(extra_info=one(extra_info))
 
     def __repr__(self) -> str:
         def describe(x):
