@@ -838,3 +838,16 @@ def test_from_single_and_to_singles_as_coax():
     assert [r.batch_size for r in rows] == [1, 1, 1]
     np.testing.assert_array_equal([int(r.A_next[0]) for r in rows], [2, 1, 0])
     np.testing.assert_array_equal(rows[1].S["x"], [[2.0, 3.0]])
+
+
+def test_vector_env_len_counts_unpopped_steps_and_not_reset_steps():
+    tracer = NStep(2, GAMMA, num_envs=2)
+    s, a, r = np.zeros((2, 1)), np.zeros(2, int), np.ones(2)
+    for _ in range(3):
+        tracer.add(s, a, r, np.zeros(2, bool))
+    assert len(tracer) == 6 and tracer.pop().batch_size == 2 and len(tracer) == 4
+    tracer.add(s, a, r, np.array([True, False]))   # step 3: sub-env 0 ends
+    assert len(tracer) == 6
+    tracer.add(s, a, r, np.zeros(2, bool))         # step 4: sub-env 0's reset step
+    # ready: 2 + sub-env 0's steps 2, 3 + sub-env 1's step 2; not ready: sub-env 1's 3, 4
+    assert len(tracer) == 7 and tracer.flush().batch_size == 5 and len(tracer) == 2

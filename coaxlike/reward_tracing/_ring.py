@@ -86,11 +86,12 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
     # (padding repeats the last real one), seq = the n + 1 observations (padding repeats
     # the one at end); the sub-env index col broadcasts against real and seq
     col = env[:, None]
-    r_seq = np.where(valid, ring.r[real, col], 0.0)
+    r_seq, logP_seq = ring.r[real, col], ring.logp[real, col]
+    if valid is not True:  # padding: reward and log-propensity 0
+        r_seq, logP_seq = np.where(valid, r_seq, 0.0), np.where(valid, logP_seq, np.float32(0.0))
     s, s_next, s_seq = ([x[i, j] for x in ring.s] for i, j in [(now, env), (end, env),
                                                                 (seq, col)])
     A_seq = ring.a[real, col]
-    logP_seq = np.where(valid, ring.logp[real, col], np.float32(0.0))
     fields = dict(
         S=ring.treedef.unflatten(s), A=ring.a[now, env], logP=ring.logp[now, env],
         Rn=(discounts * r_seq).sum(axis=1).astype(np.float32), In=In,
