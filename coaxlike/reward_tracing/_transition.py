@@ -1,5 +1,6 @@
 """TransitionBatch: the pytree of n-step transitions that tracers emit and buffers store."""
 import copy as _copy
+import operator
 from typing import Any
 
 import jax
@@ -160,13 +161,13 @@ class TransitionBatch:
         Raises:
             ValueError: for a name that is not a field.
         """
-        new = object.__new__(TransitionBatch)
-        for name in _FIELDS:
-            object.__setattr__(new, name, fields.pop(name) if name in fields
-                               else getattr(self, name))
-        if fields:
-            raise ValueError(f"TransitionBatch has no field(s) {sorted(fields)}; the fields "
-                             f"are {list(_FIELDS)}")
+        new = _unflatten(None, _get_all(self))
+        for name, value in fields.items():
+            if name not in _SETTERS:
+                raise ValueError(f"TransitionBatch has no field(s) "
+                                 f"{sorted(set(fields) - set(_FIELDS))}; the fields are "
+                                 f"{list(_FIELDS)}")
+            _SETTERS[name](new, value)
         return new
 
     def _asdict(self) -> dict:
@@ -320,7 +321,7 @@ def _namespace(trees):
 
 def _set_fields(tb, fields):
     for name, value in fields.items():
-        object.__setattr__(tb, name, value)
+        _SETTERS[name](tb, value)
     return tb
 
 
@@ -330,21 +331,24 @@ def _make(fields):
 
 
 _KEYS = tuple(jax.tree_util.GetAttrKey(name) for name in _FIELDS)
+_get_all = operator.attrgetter(*_FIELDS)  # all fields as a tuple, in order
+_SETTERS = {name: TransitionBatch.__dict__[name].__set__ for name in _FIELDS}  # slot setters
+_SET_ALL = tuple(_SETTERS.values())
 
 
 def _flatten_with_keys(tb):
-    return tuple(zip(_KEYS, (getattr(tb, name) for name in _FIELDS))), None
+    return tuple(zip(_KEYS, _get_all(tb))), None
 
 
 def _flatten(tb):
-    return tuple(getattr(tb, name) for name in _FIELDS), None
+    return _get_all(tb), None
 
 
 def _unflatten(_, children):
     # not through __init__: children may be tracers, None or JAX's placeholder objects
     tb = object.__new__(TransitionBatch)
-    for name, child in zip(_FIELDS, children):
-        object.__setattr__(tb, name, child)
+    for set_field, child in zip(_SET_ALL, children):
+        set_field(tb, child)
     return tb
 
 
