@@ -2,8 +2,13 @@
 session, and shared fixtures."""
 import atexit
 import gc
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import gymnasium as gym
 import haiku as hk
@@ -81,3 +86,38 @@ def cartpole():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+_FINGERPRINTS_CHILD = textwrap.dedent("""
+    import json, sys
+    from typing import NamedTuple
+    import gymnasium as gym, jax, jax.numpy as jnp
+    import coaxlike
+    from coaxlike.serialization import fingerprint
+    from tests.conftest import mlp_type2
+    class Pair(NamedTuple):
+        first: object
+        second: object
+    tree = {"q": {name: jnp.zeros((4, 3)) for name in "zyxwvu"}, "key": jax.random.key(0),
+            "pair": Pair(1.0, [jnp.zeros(2, jnp.int8)]), "state": {}}
+    static = {"class": "m.Q", "sizes": [4, 3], "spaces": {"b": 1, "a": 2}}
+    pi = coaxlike.EpsilonGreedy(coaxlike.Q(mlp_type2(2), gym.make("CartPole-v1"),
+                                           random_seed=int(sys.argv[1])), 0.1)
+    print(json.dumps({"tree": fingerprint(tree, static).hex(),
+                      "policy": fingerprint(pi._serial_tree(), pi._serial_static()).hex()}))
+""")
+
+
+@pytest.fixture(scope="session")
+def fingerprints_from_two_processes():
+    """Fingerprints computed by two fresh interpreters that differ in hash seed and in the
+    Q-function's random seed: ``[{"tree": hex, "policy": hex}, {...}]``. One pair of
+    processes serves every cross-process test (each start costs seconds of imports)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outputs = []
+    for hash_seed, q_seed in (("1", "0"), ("2", "1")):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, JAX_PLATFORMS="cpu")
+        done = subprocess.run([sys.executable, "-c", _FINGERPRINTS_CHILD, q_seed], cwd=root,
+                              env=env, capture_output=True, text=True, check=True, timeout=300)
+        outputs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return outputs

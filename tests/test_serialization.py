@@ -4,9 +4,6 @@ import os
 import pickle
 import stat
 import struct
-import subprocess
-import sys
-import textwrap
 import tracemalloc
 from pathlib import Path
 from typing import NamedTuple
@@ -156,26 +153,9 @@ def test_fingerprint_ignores_values_insertion_order_and_array_library():
     assert fingerprint(a, {"p": 1, "q": 2}) == fingerprint(b, {"q": 2, "p": 1})
 
 
-def test_fingerprint_is_identical_across_processes():
-    code = textwrap.dedent("""
-        import jax, jax.numpy as jnp
-        from typing import NamedTuple
-        from coaxlike.serialization import fingerprint
-        class Pair(NamedTuple):
-            first: object
-            second: object
-        tree = {"q": {name: jnp.zeros((4, 3)) for name in "zyxwvu"}, "key": jax.random.key(0),
-                "pair": Pair(1.0, [jnp.zeros(2, jnp.int8)]), "state": {}}
-        print(fingerprint(tree, {"class": "m.Q", "sizes": [4, 3], "spaces": {"b": 1, "a": 2}}).hex())
-    """)
-    outputs = []
-    for seed in ("1", "2"):
-        env = dict(os.environ, PYTHONHASHSEED=seed, JAX_PLATFORMS="cpu")
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, check=True, timeout=120)
-        outputs.append(done.stdout.strip())
-    assert outputs[0] == outputs[1]
-    assert len(bytes.fromhex(outputs[0])) == 32
+def test_fingerprint_is_identical_across_processes(fingerprints_from_two_processes):
+    first, second = (out["tree"] for out in fingerprints_from_two_processes)
+    assert first == second and len(bytes.fromhex(first)) == 32
 
 
 BASE = {"q": {"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)}}
