@@ -12,15 +12,15 @@ What it shows, top to bottom:
    stopping when the 10-episode mean return reaches 475;
 6. evaluation of the *same* Q-function with a ``BoltzmannPolicy`` (no retraining);
 7. ``pi.serialize`` / ``EpsilonGreedy.deserialize`` and a check that the reloaded policy acts
-   the same;
-8. a learning-curve PNG.
+   the same (the file, ``dqn_policy.cxl`` by default, is kept);
+8. a learning-curve PNG: training episodes and greedy evaluations on one axis of env steps,
+   with the solve threshold.
 
 Run: ``python examples/dqn_cartpole.py`` (about a minute on a 2-core CPU; ``--help`` for
 options).
 """
 import argparse
 import os
-import tempfile
 import time
 
 import gymnasium as gym
@@ -78,7 +78,8 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=4, n_step=3, gam
     Returns:
         dict with ``solved`` (bool), ``steps`` (env steps), ``seconds`` (wall time of the
         training loop including compilation, excluding evaluation), ``curve`` (list of
-        ``(steps, eval_return)``), ``episode_returns``, ``breakdown`` (seconds per part, or
+        ``(steps, eval_return)``), ``episode_returns`` and ``episode_steps`` (the env step
+        at which each training episode ended), ``breakdown`` (seconds per part, or
         ``None``) and the trained ``q``, ``pi`` and the evaluation ``eval_envs`` (10
         CartPoles).
     """
@@ -96,7 +97,7 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=4, n_step=3, gam
     tracer = NStep(n=n_step, gamma=gamma, num_envs=num_envs)
     buffer = SimpleReplayBuffer(capacity=50_000, random_seed=seed)
 
-    curve, episode_returns, solved = [], [], False
+    curve, episode_returns, episode_steps, solved = [], [], [], False
     train_seconds, step, iteration = 0.0, 0, 0
     S, _ = envs.reset(seed=seed)
     returns = np.zeros(num_envs)
@@ -128,6 +129,7 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=4, n_step=3, gam
         returns += R
         for i in np.flatnonzero(done):
             episode_returns.append(returns[i])
+            episode_steps.append(step)
             returns[i] = 0.0
             if progress is not None:
                 progress(step, episode_returns[-1], pi.epsilon,
@@ -144,7 +146,8 @@ def train(seed=0, max_steps=100_000, eval_every=5_000, num_envs=4, n_step=3, gam
     train_seconds += time.perf_counter() - t0
     envs.close()
     return {"solved": solved, "steps": step, "seconds": train_seconds, "curve": curve,
-            "episode_returns": episode_returns, "breakdown": clock.totals if breakdown else None,
+            "episode_returns": episode_returns, "episode_steps": episode_steps,
+            "breakdown": clock.totals if breakdown else None,
             "q": q, "pi": pi, "eval_envs": eval_envs}
 
 
@@ -172,6 +175,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=100_000)
     parser.add_argument("--plot", default="dqn_cartpole.png", help="learning-curve PNG path")
+    parser.add_argument("--save", default="dqn_policy.cxl", help="where to save the policy")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -196,37 +200,50 @@ def main():
     print(f"greedy (pi.mode) mean return: {greedy:.1f}")
     print(f"BoltzmannPolicy(T=0.02) on the same Q, mean return: {soft:.1f}")
 
-    with tempfile.TemporaryDirectory() as d:
-        path = pi.serialize(os.path.join(d, "dqn_policy"))
-        pi.epsilon = 0.05
-        pi.serialize(path)
-        reloaded = coaxlike.EpsilonGreedy.deserialize(path, make_q(eval_envs, seed=123))
-        S, _ = eval_envs.reset(seed=1)
-        same = all(np.array_equal(a, b) for _ in range(100)
-                   for a, b in zip(pi(S, return_logp=True), reloaded(S, return_logp=True)))
-        print(f"saved to {os.path.basename(path)} ({os.path.getsize(path)} bytes); "
-              f"reloaded policy acts the same: {same}")
-        if not same:
-            raise SystemExit("reloaded policy differs")
+    pi.epsilon = 0.05
+    path, same = save_and_reload(pi, args.save, eval_envs)
+    print(f"saved to {path} ({os.path.getsize(path)} bytes); reloaded policy acts the same: "
+          f"{same}")
+    if not same:
+        raise SystemExit("reloaded policy differs")
+    plot(out, args.seed).savefig(args.plot, dpi=100)
+    print(f"learning curve written to {args.plot}")
+    eval_envs.close()
 
+
+def save_and_reload(pi, path, envs):
+    """Save ``pi`` to ``path`` (kept), load it into a policy on a fresh Q-function and
+    compare 100 batched draws; return ``(path written, whether they all agree)``."""
+    path = pi.serialize(path)
+    reloaded = coaxlike.EpsilonGreedy.deserialize(path, make_q(envs, seed=123))
+    S, _ = envs.reset(seed=1)
+    same = all(np.array_equal(a, b) for _ in range(100)
+               for a, b in zip(pi(S, return_logp=True), reloaded(S, return_logp=True)))
+    return path, same
+
+
+def plot(out, seed):
+    """The learning curve of a ``train`` result: training episodes and greedy evaluations
+    on one axis of env steps, the solve threshold, a title; returns the figure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(len(out["episode_returns"])), out["episode_returns"], lw=0.8,
-            label="training episodes (epsilon-greedy)")
-    ax.set_xlabel("episode")
-    ax.set_ylabel("return")
-    ax2 = ax.twiny()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(out["episode_steps"], out["episode_returns"], lw=0.7, color="C0", alpha=0.7,
+            label="training episode (epsilon-greedy), at the step it ended")
     xs, ys = zip(*out["curve"]) if out["curve"] else ((), ())
-    ax2.plot(xs, ys, "o-", color="C1", label="greedy evaluation (10 episodes)")
-    ax2.set_xlabel("env steps")
-    lines = ax.get_lines() + ax2.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    ax.plot(xs, ys, "o-", color="C1", label="greedy evaluation (mean of 10 episodes)")
+    ax.axhline(SOLVED, ls="--", lw=1, color="C2", label=f"solved: {SOLVED:.0f}")
+    ax.set_xlabel("env steps (all sub-envs together)")
+    ax.set_ylabel("return")
+    ax.set_xlim(0, out["steps"])
+    ax.set_ylim(0, 520)
+    outcome = (f"solved after {out['steps']:,} env steps" if out["solved"]
+               else f"not solved in {out['steps']:,} env steps")
+    ax.set_title(f"DQN on CartPole-v1, seed {seed}: {outcome}", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.plot, dpi=100)
-    print(f"learning curve written to {args.plot}")
-    eval_envs.close()
+    return fig
 
 
 if __name__ == "__main__":

@@ -29,12 +29,24 @@ def test_acting_demo_runs_and_prints_probabilities():
     assert probs <= {0.05, 0.95} and probs
 
 
-def test_dqn_loop_runs_a_few_iterations():
+def test_dqn_loop_runs_a_few_iterations(tmp_path):
     dqn = load_example("dqn_cartpole")
-    out = dqn.train(seed=0, max_steps=600, warmup=200, eval_every=10**9)
+    out = dqn.train(seed=0, max_steps=600, warmup=200, eval_every=300)
     assert out["steps"] == 600 and not out["solved"]
     assert all(np.isfinite(out["q"].params["mlp/~/linear_0"]["w"]).ravel())
-    assert len(out["episode_returns"]) > 0
+    assert len(out["episode_returns"]) == len(out["episode_steps"]) > 0
+    # the file it reports is there to be used
+    path, same = dqn.save_and_reload(out["pi"], str(tmp_path / "policy"), out["eval_envs"])
+    assert same and path == str(tmp_path / "policy.cxl") and os.path.getsize(path) > 85
+    # the figure: one x-axis in env steps for both curves, a title, the solve threshold
+    fig = dqn.plot(out, seed=0)
+    (ax,) = fig.axes
+    episodes, evaluations, threshold = ax.get_lines()
+    assert list(episodes.get_xdata()) == out["episode_steps"]
+    assert list(evaluations.get_xdata()) == [300, 600]
+    assert list(threshold.get_ydata()) == [475, 475] and "solved" in threshold.get_label()
+    assert "env steps" in ax.get_xlabel() and "CartPole-v1" in ax.get_title()
+    out["eval_envs"].close()
 
 
 @pytest.mark.slow
