@@ -32,6 +32,20 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+# XLA optimises every CPU program as for production use; most test programs are tiny and run
+# a few times, so in the default run they are compiled quickly instead (about 30 % of the
+# suite's CPU time). Values do not depend on it; speed does, so the slow run (training to a
+# threshold, benchmarks in subprocesses) keeps XLA's defaults.
+_QUICK_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
+def pytest_configure(config):
+    expression = config.option.markexpr or ""
+    if "slow" not in expression or "not slow" in expression:
+        # read when the backend starts, i.e. at the first computation, which is later
+        os.environ["XLA_FLAGS"] = f"{_QUICK_XLA} {os.environ.get('XLA_FLAGS', '')}".strip()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drop JAX's compilation caches after each test module.
