@@ -34,8 +34,9 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 # XLA optimises every CPU program as for production use; most test programs are tiny and run
 # a few times, so in the default run they are compiled quickly instead (about 30 % of the
-# suite's CPU time). Values do not depend on it; speed does, so the slow run (training to a
-# threshold, benchmarks in subprocesses) keeps XLA's defaults.
+# suite's CPU time). Results may differ in the last bits (another order of float operations),
+# as between any two programs; speed differs more, so the slow run (training to a threshold,
+# benchmarks in subprocesses) keeps XLA's defaults.
 _QUICK_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
@@ -128,10 +129,14 @@ def fingerprints_from_two_processes():
     Q-function's random seed: ``[{"tree": hex, "policy": hex}, {...}]``. One pair of
     processes serves every cross-process test (each start costs seconds of imports)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    children = [subprocess.Popen([sys.executable, "-c", _FINGERPRINTS_CHILD, q_seed], cwd=root,
+                                 env=dict(os.environ, PYTHONHASHSEED=hash_seed,
+                                          JAX_PLATFORMS="cpu"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for hash_seed, q_seed in (("1", "0"), ("2", "1"))]   # side by side
     outputs = []
-    for hash_seed, q_seed in (("1", "0"), ("2", "1")):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed, JAX_PLATFORMS="cpu")
-        done = subprocess.run([sys.executable, "-c", _FINGERPRINTS_CHILD, q_seed], cwd=root,
-                              env=env, capture_output=True, text=True, check=True, timeout=300)
-        outputs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
     return outputs

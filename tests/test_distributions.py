@@ -111,11 +111,19 @@ def test_epsilon_zero_gives_no_nan_in_entropy_or_gradients():
 
 
 @JIT
+@pytest.mark.slow  # statistical
 def test_greedy_index_breaks_ties_uniformly(jit):
     f = jax.jit(greedy_index) if jit else greedy_index
     q = jnp.broadcast_to(jnp.array([1., 3., 0., 3., 3.]), (30000, 5))
     idx = np.asarray(f(q, jax.random.key(0)))
     assert_frequencies(idx, [0, 1 / 3, 0, 1 / 3, 1 / 3])
+
+
+@JIT
+def test_greedy_index_picks_tied_maxima_respects_masks_and_marks_nan(jit):
+    f = jax.jit(greedy_index) if jit else greedy_index
+    q = jnp.broadcast_to(jnp.array([1., 3., 0., 3., 3.]), (200, 5))
+    assert set(np.asarray(f(q, jax.random.key(0))).tolist()) == {1, 3, 4}
     masked = np.asarray(f(q, jax.random.key(1), jnp.array([True, False, True, True, False])))
     assert (masked == 3).all()
     assert int(f(jnp.array([jnp.nan, 0.]), jax.random.key(0))) == -1

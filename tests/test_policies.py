@@ -78,6 +78,7 @@ def test_dist_params_log_proba_and_every_logp_are_exact(make, probs, mask):
     (lambda q: coaxlike.BoltzmannPolicy(q, 1.5), lambda s, m: boltz_probs(s, 1.5, m)),
 ])
 @pytest.mark.parametrize("mask", [None, MASK], ids=["nomask", "mask"])
+@pytest.mark.slow  # statistical (the exact probabilities are checked by the test above)
 def test_sampling_frequencies_match_probabilities(make, probs, mask):
     pi = make(identity_q())
     S = jnp.broadcast_to(jnp.asarray(S_TIE), (40000, 4))
@@ -88,16 +89,23 @@ def test_sampling_frequencies_match_probabilities(make, probs, mask):
     np.testing.assert_allclose(np.asarray(logP), np.log(p[np.asarray(A)]), rtol=1e-5)
 
 
+@pytest.mark.slow  # statistical
 def test_single_calls_follow_probabilities_too():
     pi = coaxlike.EpsilonGreedy(identity_q(), 0.5)
     draws = [pi(S_TIE) for _ in range(3000)]
     assert_frequencies(draws, eps_probs(S_TIE, 0.5))
 
 
-def test_mode_breaks_ties_uniformly_and_respects_mask():
+@pytest.mark.slow  # statistical
+def test_mode_breaks_ties_uniformly():
     pi = coaxlike.EpsilonGreedy(identity_q(), 0.1)
     modes = [pi.mode(S_TIE) for _ in range(3000)]
     assert_frequencies(modes, [0, 0.5, 0.5, 0])
+
+
+def test_mode_picks_only_tied_maxima_and_respects_mask():
+    pi = coaxlike.EpsilonGreedy(identity_q(), 0.1)
+    assert {pi.mode(S_TIE) for _ in range(30)} == {1, 2}   # P(one value only) = 2^-29
     assert all(pi.mode(S_TIE, action_mask=MASK) == 2 for _ in range(50))
     assert pi.mean(np.array([0., 0., 5., 1.], np.float32)) == 2
 

@@ -25,7 +25,8 @@ def test_modeltype_detection_and_values(cartpole):
     # type-1 evaluated on every action in one call agrees with calling it per action
     v1 = q1(s)
     assert v1.shape == (2,)
-    assert [q1(s, a) for a in (0, 1)] == pytest.approx(v1.tolist(), rel=1e-6)
+    # two programs, so float32 rounding may differ in the last bits of values near 0
+    assert [q1(s, a) for a in (0, 1)] == pytest.approx(v1.tolist(), rel=1e-6, abs=1e-7)
 
 
 def test_type1_and_type2_views_agree():
