@@ -19,7 +19,7 @@ DOC = ROOT / "doc"
 PACKAGES = ["coaxlike", "coaxlike.policies", "coaxlike.distributions", "coaxlike.serialization",
             "coaxlike.reward_tracing", "coaxlike.experience_replay", "coaxlike.td_learning",
             "coaxlike.wrappers", "coaxlike.utils", "coaxlike.distributed",
-            "coaxlike.value_transforms", "coaxlike.value_losses"]
+            "coaxlike.value_transforms", "coaxlike.value_losses", "coaxlike.agents"]
 
 # `.. autoclass:: coaxlike.Q`, `.. automodule:: coaxlike.policies`, `.. data:: ...`
 _API_DIRECTIVE = re.compile(r"^\.\. (?:auto)?(?:module|class|function|data)::\s+(\S+)\s*$",

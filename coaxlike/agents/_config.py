@@ -1,0 +1,55 @@
+"""Host-side validation of the DQN agent's hyperparameters (each error names its argument)."""
+import math
+import numbers
+
+__all__ = []  # private module
+
+
+def positive_int(value, name, *, allow=()):
+    """``value`` as an int >= 1 (or one of ``allow``), else ``ValueError`` naming ``name``."""
+    if value in allow and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        extra = "".join(f" or {a}" for a in allow)
+        raise ValueError(f"{name} must be an int >= 1{extra}, got {value!r}")
+    return int(value)
+
+
+def nonnegative_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def real_in(value, name, low, high, *, low_open=False, high_open=False):
+    """``value`` as a finite float in the interval, else ``ValueError`` naming ``name``."""
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
+          and math.isfinite(float(value))
+          and (low < value if low_open else low <= value)
+          and (value < high if high_open else value <= high))
+    if not ok:
+        interval = (f"{'(' if low_open else '['}{low}, {high}"
+                    f"{')' if high_open or high == math.inf else ']'}")
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return float(value)
+
+
+def hidden_sizes(value, name="hidden"):
+    if (not isinstance(value, (tuple, list)) or not value
+            or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
+                   for h in value)):
+        raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {value!r}")
+    return tuple(int(h) for h in value)
+
+
+def number_or_schedule(value, name, low, high, *, low_open=False):
+    """A float in range (checked) or a callable schedule (checked at step 0)."""
+    if callable(value):
+        try:
+            first = float(value(0))
+        except Exception as error:  # noqa: BLE001 - report any failure as a bad argument
+            raise ValueError(f"{name} must be a number or a schedule step -> number; calling "
+                             f"it at step 0 failed: {error!r}") from error
+        real_in(first, f"{name}(0)", low, high, low_open=low_open)
+        return value
+    return real_in(value, name, low, high, low_open=low_open)

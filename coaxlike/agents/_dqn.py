@@ -1,0 +1,445 @@
+"""DQN: an agent composed of Q, a value policy, NStep, a replay buffer and a TD learner."""
+import math
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._q import Q
+from ..policies import EpsilonGreedy, ValuePolicy
+from ..reward_tracing import NStep
+from . import _build, _config, _functional, _learn, _persist
+from ._functional import DQNOptState, DQNParams, PolicyState
+
+__all__ = ["DQN"]
+
+DEFAULT_EXPLORATION = (1.0, 0.05, 10_000)  # linear epsilon: start, end, env steps
+
+
+class DQN:
+    r"""Deep Q-learning in three lines, built from the library's parts.
+
+    ``DQN("CartPole-v1").learn(100_000)`` trains; :meth:`predict` acts; :meth:`save` /
+    :meth:`load` keep everything in one fingerprinted file. Under the hood the agent is
+    composition: a :class:`~coaxlike.Q` (``agent.q``) and its target copy, a value policy
+    (``agent.policy``, :class:`~coaxlike.EpsilonGreedy` by default, swappable), an
+    :class:`~coaxlike.reward_tracing.NStep` tracer (``agent.tracer``), a replay buffer
+    (``agent.buffer``) and a :class:`~coaxlike.td_learning.DoubleQLearning` (or
+    :class:`~coaxlike.td_learning.QLearning`) learner (``agent.learner``).
+
+    **Training rounds.** Every round steps the ``n_envs`` environments ``train_freq`` times
+    (acting with ``agent.policy``, tracing n-step transitions into the buffer), then runs
+    ``gradient_steps`` updates as *one* compiled call: the batches are sampled on the host,
+    moved to the device together and consumed by a ``jax.lax.scan`` over the learner's pure
+    ``update_func``. The target network moves inside that scan, after the update at which
+    an env-step multiple of ``target_update_interval`` falls (update :math:`u` of the run
+    stands for env step :math:`u \cdot \text{train\_freq} \cdot \text{n\_envs} /
+    \text{gradient\_steps}`): ``q_targ <- tau q + (1 - tau) q_targ``.
+
+    **Schedules count from the agent's birth, not per** :meth:`learn` **call**: epsilon
+    follows ``exploration`` over env steps, the learning rate (an optax schedule) over
+    gradient updates, so ``learn(50_000); learn(50_000)`` is ``learn(100_000)``.
+
+    **Defaults** (what the benchmark ``benchmarks/agents.py`` measures): 4 CartPoles
+    side by side, MLP 64x64, Adam with the learning rate decaying linearly from 1e-3 to 1e-4
+    over the first 25,000 updates, global-norm clipping at 10, batch 64, 3-step double
+    Q-learning, epsilon from 1 to 0.05 over 10,000 env steps, 2 updates per 4 env steps,
+    hard target sync every 2,000 env steps.
+
+    Args:
+        env: a gymnasium env id (made with ``gym.make_vec(env, n_envs)``), a gymnasium env
+            or a vector env in the default ``NEXT_STEP`` autoreset mode. Discrete actions.
+        func: a haiku forward pass ``func(S, is_training) -> (B, n_actions)``; ``None``:
+            a ReLU MLP with layer sizes ``hidden``.
+        hidden: hidden layer sizes of the default MLP.
+        learning_rate: a float > 0 or an optax schedule over gradient updates.
+        buffer_size: replay capacity (transitions).
+        learning_starts: env steps before the first update.
+        batch_size: transitions per gradient step.
+        gamma: discount factor in ``[0, 1]``.
+        train_freq: vector-env steps per training round (``n_envs`` env steps each).
+        gradient_steps: gradient updates per round; ``-1``: one per env step collected.
+        target_update_interval: env steps between target-network moves.
+        tau: weight of each move, in ``(0, 1]`` (1: hard copy).
+        max_grad_norm: global gradient-norm clip (``None``: no clipping).
+        exploration: the policy's hyperparameter over env steps: a float or a schedule
+            (e.g. ``optax.linear_schedule(1.0, 0.05, 10_000)``, the default for the default
+            policy); ``None`` with a custom ``policy`` keeps its own value.
+        policy: a factory ``q -> ValuePolicy``, e.g. ``lambda q: BoltzmannPolicy(q, 0.1)``;
+            default :class:`~coaxlike.EpsilonGreedy`.
+        n_step: the n of n-step returns.
+        double: double Q-learning (else Q-learning).
+        prioritized: proportional prioritized replay (alpha 0.6, beta 0.4).
+        n_envs: environments stepped side by side when ``env`` is an id (default 4).
+        seed: seeds the network, policy, learner, buffer and the first env reset.
+
+    Attributes:
+        q, q_targ, policy, learner, buffer, tracer, env: the parts (see above).
+        num_timesteps: env steps taken in :meth:`learn` so far (all sub-envs).
+        num_updates: gradient updates so far.
+
+    Raises:
+        TypeError: the action space is not Discrete, or ``env``/``func``/``policy`` is of the
+            wrong kind.
+        ValueError: a hyperparameter out of range (the message names it).
+
+    Examples:
+        >>> from coaxlike.agents import DQN
+        >>> agent = DQN("CartPole-v1", seed=0, learning_starts=64)
+        >>> agent = agent.learn(256, progress_bar=False)
+        >>> agent.num_timesteps, agent.num_updates
+        (256, 96)
+        >>> action, _ = agent.predict(agent.env.observation_space.sample()[0])
+        >>> action in (0, 1)
+        True
+    """
+
+    def __init__(self, env, func=None, *, hidden=(64, 64), learning_rate=None,
+                 buffer_size=100_000, learning_starts=1_000, batch_size=64, gamma=0.99,
+                 train_freq=4, gradient_steps=8, target_update_interval=500, tau=1.0,
+                 max_grad_norm=10.0, exploration=None, policy=None, n_step=3, double=True,
+                 prioritized=False, n_envs=None, seed=0):
+        envs, env_id = _build.make_env(env, n_envs)
+        action_space = _build.check_action_space(envs)
+        if func is not None and not callable(func):
+            raise TypeError(f"func must be a haiku function func(S, is_training) or None, "
+                            f"got {type(func).__name__}")
+        if policy is not None and not callable(policy):
+            raise TypeError(f"policy must be a factory q -> ValuePolicy or None, got "
+                            f"{type(policy).__name__}")
+        c = {"hidden": _config.hidden_sizes(hidden),
+             "buffer_size": _config.positive_int(buffer_size, "buffer_size"),
+             "learning_starts": _config.nonnegative_int(learning_starts, "learning_starts"),
+             "batch_size": _config.positive_int(batch_size, "batch_size"),
+             "gamma": _config.real_in(gamma, "gamma", 0.0, 1.0),
+             "train_freq": _config.positive_int(train_freq, "train_freq"),
+             "gradient_steps": _config.positive_int(gradient_steps, "gradient_steps",
+                                                    allow=(-1,)),
+             "target_update_interval": _config.positive_int(target_update_interval,
+                                                            "target_update_interval"),
+             "tau": _config.real_in(tau, "tau", 0.0, 1.0, low_open=True),
+             "max_grad_norm": None if max_grad_norm is None else _config.real_in(
+                 max_grad_norm, "max_grad_norm", 0.0, math.inf, low_open=True),
+             "n_step": _config.positive_int(n_step, "n_step"),
+             "double": _check_bool(double, "double"),
+             "prioritized": _check_bool(prioritized, "prioritized"),
+             "n_envs": envs.num_envs, "env_id": env_id,
+             "seed": _config.nonnegative_int(seed, "seed")}
+        if learning_rate is None:
+            learning_rate = optax.cosine_decay_schedule(1e-3, 50_000, alpha=0.01)
+            c["learning_rate"] = "default"
+        else:
+            learning_rate = _config.number_or_schedule(learning_rate, "learning_rate", 0.0,
+                                                       math.inf, low_open=True)
+            c["learning_rate"] = "custom" if callable(learning_rate) else learning_rate
+        if c["gradient_steps"] == -1:
+            c["gradient_steps"] = c["train_freq"] * c["n_envs"]
+        if c["batch_size"] > c["buffer_size"]:
+            raise ValueError(f"batch_size must be at most buffer_size={c['buffer_size']}, got "
+                             f"{c['batch_size']}")
+        if policy is None and exploration is not None:  # epsilon: checked before building
+            _config.number_or_schedule(exploration, "exploration", 0.0, 1.0)
+        c["func"] = None if func is None else "custom"
+        c["policy"] = None if policy is None else "custom"
+        self._config = c
+        self.env = envs
+        self.gamma = c["gamma"]
+
+        func = func or _build.mlp(c["hidden"], int(action_space.n))
+        self.q = Q(func, envs, random_seed=c["seed"])
+        self._init_net = hk.transform_with_state(func).init
+        self.learner = _build.make_learner(self.q, c["double"], _build.make_optimizer(
+            learning_rate, c["max_grad_norm"]))
+        self.q_targ = self.learner.q_targ
+        self._policy_factory = policy
+        pi = EpsilonGreedy(self.q, 1.0) if policy is None else policy(self.q)
+        if exploration is None and policy is None:
+            exploration = optax.linear_schedule(*DEFAULT_EXPLORATION)
+            c["exploration"] = "default"
+        elif exploration is None:
+            c["exploration"] = None
+        else:
+            c["exploration"] = "custom" if callable(exploration) else float(exploration)
+        self._set_policy(pi, exploration)
+        self.tracer = NStep(c["n_step"], c["gamma"], num_envs=c["n_envs"])
+        self.buffer = _build.make_buffer(c["prioritized"], c["buffer_size"], c["seed"])
+        _build.allocate(self.buffer, _build.template_rows(
+            self.q.observation_space, c["n_step"], c["gamma"], action_space))
+        self._train_jit = jax.jit(self._train_round)
+        self.num_timesteps = 0
+        self.num_updates = 0
+        self._updates_device = jnp.zeros((), jnp.int32)  # num_updates, kept on the device
+        self._loop = _learn.LoopState.fresh(self)
+
+    # --- the parts --------------------------------------------------------------------------
+
+    @property
+    def policy(self):
+        """The exploration policy (a :class:`~coaxlike.policies.ValuePolicy` over
+        ``agent.q``). Setting another one, e.g. ``agent.policy = BoltzmannPolicy(agent.q,
+        0.1)``, changes exploration without retraining; the new policy keeps its own
+        hyperparameter (``exploration`` becomes ``None``) until :attr:`exploration` is set.
+        """
+        return self._policy
+
+    @policy.setter
+    def policy(self, pi):
+        self._set_policy(pi, None)
+
+    @property
+    def exploration(self):
+        """The schedule (``env step -> hyperparameter``) applied to ``policy`` in
+        :meth:`learn` and :meth:`predict_func`, or ``None`` (keep the policy's value)."""
+        return self._exploration
+
+    @exploration.setter
+    def exploration(self, schedule):
+        self._set_policy(self._policy, schedule)
+
+    def _set_policy(self, pi, exploration):
+        if not isinstance(pi, ValuePolicy):
+            raise TypeError(f"policy must be a coaxlike value policy (EpsilonGreedy, "
+                            f"BoltzmannPolicy), got {type(pi).__name__}")
+        if pi.q is not self.q:
+            raise ValueError("policy must act on the agent's own Q-function agent.q, got a "
+                             "policy over another Q")
+        if exploration is not None:
+            low, high = (0.0, 1.0) if pi._hp_name == "epsilon" else (0.0, math.inf)
+            exploration = _config.number_or_schedule(exploration, "exploration", low, high,
+                                                     low_open=pi._hp_name != "epsilon")
+            if not callable(exploration):
+                value = exploration
+                exploration = lambda step: value  # noqa: E731 - a constant schedule
+        self._policy, self._exploration = pi, exploration
+        self._schedule_jit = None if exploration is None else jax.jit(exploration)
+        self._static = _functional._Static(
+            q_function=self.q.function_type2, preprocess=self.q.observation_preprocessor,
+            pi=pi, schedule=exploration or (lambda step, hp=pi._hp: hp),
+            update=self.learner.update_func, td_error=self.learner.td_error_func,
+            hyperparams=self.learner.learner_state.hyperparams, uses_rng=self.q.uses_rng,
+            action_start=self.q.action_start,
+            env_steps_num=self._config["train_freq"] * self._config["n_envs"],
+            target_den=self._config["gradient_steps"] * self._config["target_update_interval"],
+            tau=self._config["tau"])
+
+    # --- the functional API -----------------------------------------------------------------
+
+    def init_params(self, key):
+        """Pure: fresh network parameters (the target a copy), e.g. one set per seed.
+
+        Args:
+            key: a JAX PRNG key.
+
+        Returns:
+            :class:`~coaxlike.agents.DQNParams`, with the structure of :attr:`params`.
+        """
+        S = self.q.observation_preprocessor(_build.example_obs(self.q.observation_space, 1))
+        params, state = self._init_net(key, S, True)
+        return DQNParams(params, state, params, state)
+
+    def init_policy(self, key=None):
+        """A fresh :class:`~coaxlike.agents.PolicyState` (step 0). ``key`` is unused (the
+        policy draws from the key passed to :meth:`predict_func`); kept for the baselax
+        signature."""
+        del key
+        return PolicyState(jnp.zeros((), jnp.int32))
+
+    def init_optimizer(self, params):
+        """Pure: a fresh :class:`~coaxlike.agents.DQNOptState` for ``params`` (update
+        count 0)."""
+        return DQNOptState(self.learner.optimizer.init(params.q), jnp.zeros((), jnp.int32))
+
+    def predict_func(self, params, policy_state, obs, key, evaluation=False):
+        """Pure acting on a batch: jit-, vmap- and scan-able.
+
+        The policy's hyperparameter is ``exploration(policy_state.step)``, evaluated
+        in-graph; the step advances by the batch size ``B`` (not when evaluating).
+
+        Args:
+            params: :class:`~coaxlike.agents.DQNParams`.
+            policy_state: :class:`~coaxlike.agents.PolicyState`.
+            obs: raw observations, a batch ``(B, ...)``.
+            key: a JAX PRNG key.
+            evaluation: a Python bool (static): greedy actions, ties broken uniformly.
+
+        Returns:
+            ``(PolicyOutput(actions, q_values, epsilon, logp), policy_state)``.
+
+        Examples:
+            >>> import jax
+            >>> from coaxlike.agents import DQN
+            >>> agent = DQN("CartPole-v1", seed=0)
+            >>> params, ps = agent.init_params(jax.random.key(0)), agent.init_policy()
+            >>> out, ps = jax.jit(agent.predict_func)(params, ps, jax.numpy.zeros((3, 4)),
+            ...                                      jax.random.key(1))
+            >>> out.actions.shape, out.q_values.shape, float(out.epsilon), int(ps.step)
+            ((3,), (3, 2), 1.0, 3)
+        """
+        return _functional.predict(self._static, params, policy_state, obs, key, evaluation)
+
+    def update_func(self, params, opt_state, batch, key=None):
+        """Pure: one gradient step of the learner, then the target move it brings.
+
+        Args:
+            params: :class:`~coaxlike.agents.DQNParams`.
+            opt_state: :class:`~coaxlike.agents.DQNOptState`.
+            batch: a :class:`~coaxlike.reward_tracing.TransitionBatch` of ``B`` rows.
+            key: a JAX PRNG key (needed only when the network draws random numbers).
+
+        Returns:
+            ``(params, opt_state, metrics)``; ``metrics`` as the learner's ``update_func``.
+        """
+        return _functional.update(self._static, params, opt_state, batch, key)
+
+    def train_func(self, params, opt_state, batches, key):
+        """Pure: one training round, ``G`` updates in one ``jax.lax.scan``.
+
+        Args:
+            params, opt_state: as for :meth:`update_func`.
+            batches: a :class:`~coaxlike.reward_tracing.TransitionBatch` with leaves
+                ``(G, B, ...)``.
+            key: a JAX PRNG key.
+
+        Returns:
+            ``(params, opt_state, key, metrics, finite)``: ``metrics`` with leaves ``(G,)``,
+            ``finite`` whether every loss and every online parameter is finite.
+        """
+        return _functional.train(self._static, params, opt_state, batches, key)
+
+    @property
+    def params(self):
+        """The shell's current :class:`~coaxlike.agents.DQNParams` (from ``q`` and
+        ``q_targ``); the setter writes them back through the validating setters."""
+        return DQNParams(self.q.params, self.q.function_state, self.q_targ.params,
+                         self.q_targ.function_state)
+
+    @params.setter
+    def params(self, params):
+        ls = self.learner.learner_state
+        self.learner.learner_state = ls._replace(
+            params=params.q, function_state=params.function_state,
+            target_params=params.q_targ, target_function_state=params.target_function_state)
+
+    @property
+    def opt_state(self):
+        """The shell's current :class:`~coaxlike.agents.DQNOptState`."""
+        return DQNOptState(self.learner.optimizer_state, jnp.int32(self.num_updates))
+
+    @property
+    def policy_state(self):
+        """The shell's current :class:`~coaxlike.agents.PolicyState`."""
+        return PolicyState(jnp.int32(self.num_timesteps))
+
+    def _train_round(self, params, opt_state, batches, key):
+        return _functional.train(self._static, params, opt_state, batches, key,
+                                 with_td_error=self._config["prioritized"])
+
+    # --- SB3-style shell --------------------------------------------------------------------
+
+    def learn(self, total_timesteps, *, callback=None, progress_bar=True, eval_env=None,
+              eval_freq=10_000, n_eval_episodes=10, log_dir=None, log_interval=2.0):
+        """Train for ``total_timesteps`` more env steps (whole rounds); returns ``self``.
+
+        Args:
+            total_timesteps: env steps to add (all sub-envs together), an int >= 1; the run
+                stops at the first round boundary at or past it.
+            callback: ``callback(agent, info) -> bool | None`` after every round, with
+                ``info`` a dict (``num_timesteps``, ``num_updates``, ``loss``, ``epsilon``,
+                ``episode_returns`` finished in the round, ``eval_return`` when evaluated);
+                returning ``False`` stops training.
+            progress_bar: a tqdm bar on a terminal, plain lines every ``log_interval``
+                seconds otherwise; ``False``: silent.
+            eval_env: an env id, env or vector env for greedy evaluation every ``eval_freq``
+                env steps (``n_eval_episodes`` episodes; see :func:`evaluate_policy`).
+            eval_freq: env steps between evaluations.
+            n_eval_episodes: episodes per evaluation.
+            log_dir: directory for TensorBoard event files and ``progress.csv``.
+            log_interval: seconds between plain progress lines.
+
+        Returns:
+            the agent.
+
+        Raises:
+            ValueError: bad arguments.
+            FloatingPointError: a loss, parameter or Q-value became NaN or infinite; the
+                agent keeps the parameters of the last finite round.
+        """
+        return _learn.learn(self, total_timesteps, callback=callback,
+                            progress_bar=progress_bar, eval_env=eval_env,
+                            eval_freq=eval_freq, n_eval_episodes=n_eval_episodes,
+                            log_dir=log_dir, log_interval=log_interval)
+
+    def predict(self, observation, deterministic=True, action_mask=None):
+        """Actions for one observation or a batch (SB3's signature and return value).
+
+        Args:
+            observation: one raw observation, or a batch ``(B, ...)``.
+            deterministic: greedy (ties at random) if True, else sampled from ``policy``.
+            action_mask: optional bool mask ``(n,)`` (``(B, n)`` for a batch).
+
+        Returns:
+            ``(action, None)``: an int for one observation, an int array ``(B,)`` for a batch.
+        """
+        single = _is_single(observation, self.q.observation_space)
+        S, mask = observation, action_mask
+        if single:
+            S = jax.tree_util.tree_map(lambda x: np.expand_dims(np.asarray(x), 0), observation)
+            mask = None if action_mask is None else np.asarray(action_mask)[None]
+        A = (self._policy.mode(S, action_mask=mask) if deterministic
+             else self._policy(S, action_mask=mask))
+        return (int(A[0]) if single else np.asarray(A)), None
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def save(self, path, *, include_buffer=False):
+        """Save the agent to one fingerprinted file (``.cxl`` appended unless present).
+
+        The file holds the hyperparameters (static, fingerprinted), the online and target
+        networks, the optimizer state, the counters (schedule positions), the PRNG keys,
+        the policy's hyperparameter and the envs' last observations; with
+        ``include_buffer=True`` also the replay buffer, its sampler state and the tracer's
+        pending steps, so that training continues exactly as if never interrupted (given
+        the same env object in the same state).
+
+        Returns:
+            the path written.
+        """
+        return _persist.save(self, path, include_buffer)
+
+    @classmethod
+    def load(cls, path, env=None, *, func=None, learning_rate=None, exploration=None,
+             policy=None):
+        """Build an agent from a file written by :meth:`save`.
+
+        Args:
+            path: the file.
+            env: the env (id, env or vector env); default: ``gym.make_vec`` of the saved id.
+            func, learning_rate, exploration, policy: required when the agent was built
+                with a custom one (a function cannot be stored); else must be ``None``.
+
+        Raises:
+            ValueError: damaged or foreign file, or a file that does not match (names what
+                differs).
+        """
+        return _persist.load(cls, path, env, func=func, learning_rate=learning_rate,
+                             exploration=exploration, policy=policy)
+
+    def __repr__(self):
+        c = self._config
+        return (f"DQN(env={c['env_id'] or type(self.env).__name__}, n_envs={c['n_envs']}, "
+                f"num_timesteps={self.num_timesteps}, num_updates={self.num_updates})")
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _is_single(observation, space):
+    leaves = jax.tree_util.tree_leaves(observation)
+    spaces = jax.tree_util.tree_leaves(_build.example_obs(space, 1))
+    return np.ndim(leaves[0]) == np.ndim(spaces[0]) - 1
+

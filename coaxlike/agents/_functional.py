@@ -1,0 +1,166 @@
+r"""The pure core of the DQN agent: pytrees and pure functions over them.
+
+Everything here is built from the pure functions of the parts the agent composes (the
+policy's ``sample_func`` / ``mode_func`` / ``params_func``, the learner's ``update_func``,
+:func:`~coaxlike.td_learning.sync_target`), closed over a static :class:`_Static`. The
+shell (:class:`~coaxlike.agents.DQN`) exposes them bound as ``agent.predict_func``,
+``agent.update_func`` and ``agent.train_func``.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..td_learning import LearnerState, sync_target
+
+__all__ = ["DQNParams", "DQNOptState", "PolicyState", "PolicyOutput"]
+
+
+class DQNParams(NamedTuple):
+    """The networks of a DQN agent: a pytree.
+
+    Attributes:
+        q: the online Q-function's haiku parameters.
+        function_state: its haiku function state (``{}`` for a plain MLP).
+        q_targ: the target network's parameters (same structure as ``q``).
+        target_function_state: its function state.
+    """
+
+    q: Any
+    function_state: Any
+    q_targ: Any
+    target_function_state: Any
+
+
+class DQNOptState(NamedTuple):
+    """The optimizer side of a DQN agent: a pytree.
+
+    Attributes:
+        optimizer: the optax state of the learner's optimizer.
+        updates: int32 scalar, gradient updates done so far; places target-network syncs
+            (see :meth:`~coaxlike.agents.DQN.update_func`).
+    """
+
+    optimizer: Any
+    updates: Any
+
+
+class PolicyState(NamedTuple):
+    """The acting side's state: a pytree.
+
+    Attributes:
+        step: int32 scalar, env steps taken so far (one per observation acted on); the
+            exploration schedule is evaluated at it.
+    """
+
+    step: Any
+
+
+class PolicyOutput(NamedTuple):
+    """What :meth:`~coaxlike.agents.DQN.predict_func` returns for a batch of ``B``
+    observations.
+
+    Attributes:
+        actions: int32 ``(B,)`` env actions.
+        q_values: float32 ``(B, n_actions)``, the online network's values.
+        epsilon: float32 scalar, the exploration hyperparameter used (epsilon for
+            epsilon-greedy, the temperature for a Boltzmann policy); 0 when evaluating.
+        logp: float32 ``(B,)``, the exact log-propensity of each action under the policy
+            that chose it (greedy with uniform tie-breaking when evaluating:
+            ``-log(number of tied maxima)``).
+    """
+
+    actions: Any
+    q_values: Any
+    epsilon: Any
+    logp: Any
+
+
+class _Static(NamedTuple):
+    """What the pure functions close over (all static under ``jit``)."""
+
+    q_function: Callable  # q.function_type2: (params, state, rng, S, is_training) -> (Q, state)
+    preprocess: Callable  # raw observations -> network input
+    pi: Any  # the exploration policy (its pure functions and params_func)
+    schedule: Callable  # env step (int32) -> hyperparameter
+    update: Callable  # learner.update_func
+    td_error: Callable  # learner.td_error_func
+    hyperparams: Any  # learner hyperparameters (constants)
+    uses_rng: bool
+    action_start: int
+    # target syncs: after update u when (u * env_steps_num) // (target_den) increments
+    env_steps_num: int  # train_freq * n_envs
+    target_den: int  # gradient_steps * target_update_interval
+    tau: float
+
+
+def _split(static, key, num):
+    return tuple(jax.random.split(key, num))
+
+
+def predict(static, params, policy_state, obs, key, evaluation=False):
+    """Pure acting; see :meth:`DQN.predict_func`."""
+    S = static.preprocess(obs)
+    rng_q, rng_pi = _split(static, key, 2)
+    rng_q = rng_q if static.uses_rng else None
+    q_values, _ = static.q_function(params.q, params.function_state, rng_q, S, False)
+    if evaluation:
+        actions = static.pi.mode_func({static.pi._hp_name: jnp.float32(0), "q": params.q},
+                                      params.function_state, rng_pi, S)
+        ties = jnp.sum(q_values == jnp.max(q_values, axis=-1, keepdims=True), axis=-1)
+        logp = -jnp.log(ties.astype(jnp.float32))
+        return PolicyOutput(actions, q_values, jnp.float32(0), logp), policy_state
+    hp = jnp.asarray(static.schedule(policy_state.step), jnp.float32)
+    actions, logp = static.pi.sample_func(static.pi.params_func(params.q, hp),
+                                          params.function_state, rng_pi, S)
+    step = policy_state.step + jnp.asarray(actions.shape[0], policy_state.step.dtype)
+    return PolicyOutput(actions, q_values, hp, logp), PolicyState(step)
+
+
+def _learner_state(static, params, opt_state):
+    return LearnerState(params=params.q, function_state=params.function_state,
+                        opt_state=opt_state.optimizer, target_params=params.q_targ,
+                        target_function_state=params.target_function_state, pi_targ=None,
+                        hyperparams=static.hyperparams)
+
+
+def target_tau(static, updates):
+    """The sync weight after update number ``updates`` (>= 1): ``tau`` where an env-step
+    multiple of ``target_update_interval`` falls between update ``updates - 1`` and
+    ``updates``, else 0. An int32 scalar in, a float32 scalar out."""
+    num, den = static.env_steps_num, static.target_den
+    now = (updates * num) // den
+    before = ((updates - 1) * num) // den
+    return jnp.where(now > before, jnp.float32(static.tau), jnp.float32(0))
+
+
+def update(static, params, opt_state, batch, key=None):
+    """Pure: one gradient step and the target sync it brings; see :meth:`DQN.update_func`."""
+    ls = _learner_state(static, params, opt_state)
+    rng = key if static.uses_rng else None
+    ls, metrics = static.update(ls, batch, rng)
+    updates = opt_state.updates + 1
+    ls = sync_target(ls, target_tau(static, updates))
+    return (DQNParams(ls.params, ls.function_state, ls.target_params,
+                      ls.target_function_state),
+            DQNOptState(ls.opt_state, updates), metrics)
+
+
+def train(static, params, opt_state, batches, key, with_td_error=False):
+    """Pure: ``G`` gradient steps as one ``lax.scan``; see :meth:`DQN.train_func`."""
+    def body(carry, batch):
+        params, opt_state, key = carry
+        key, rng = jax.random.split(key)
+        rng_td, rng_up = jax.random.split(rng)
+        extra = {}
+        if with_td_error:
+            extra["td_error"] = static.td_error(_learner_state(static, params, opt_state),
+                                                batch, rng_td if static.uses_rng else None)
+        params, opt_state, metrics = update(static, params, opt_state, batch, rng_up)
+        return (params, opt_state, key), {**metrics, **extra}
+
+    (params, opt_state, key), metrics = jax.lax.scan(body, (params, opt_state, key), batches)
+    finite = jnp.all(jnp.isfinite(metrics["loss"]))
+    for leaf in jax.tree_util.tree_leaves(params.q):
+        finite &= jnp.all(jnp.isfinite(leaf))
+    return params, opt_state, key, metrics, finite

@@ -1,0 +1,148 @@
+"""The host loop of :meth:`DQN.learn`: collect with the policy, trace, replay, train rounds."""
+import collections
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import _build, _config, _functional
+from ._evaluation import evaluate_policy, make_eval_env
+from ._logging import Logger
+
+__all__ = []  # private module
+
+
+@dataclasses.dataclass
+class LoopState:
+    """What the collection loop carries between rounds and between :meth:`learn` calls."""
+
+    obs: Any  # the envs' current observations, or None before the first reset
+    returns: np.ndarray  # running return per sub-env
+    lengths: np.ndarray  # running length per sub-env
+    resetting: np.ndarray  # bool: the sub-env's next step is the autoreset step
+    recent: collections.deque  # the last n + 1 steps given to the tracer (for saving)
+    episodes: int = 0
+    last_returns: collections.deque = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=100))
+
+    @classmethod
+    def fresh(cls, agent):
+        k, n = agent._config["n_envs"], agent._config["n_step"]
+        return cls(obs=None, returns=np.zeros(k), lengths=np.zeros(k, np.int64),
+                   resetting=np.zeros(k, bool), recent=collections.deque(maxlen=n + 1))
+
+
+def _collect(agent, loop, steps):
+    """``steps`` vector steps with ``agent.policy``; returns the finished episodes' returns."""
+    envs, pi, tracer, buffer = agent.env, agent.policy, agent.tracer, agent.buffer
+    finished = []
+    for _ in range(steps):
+        S = loop.obs
+        try:
+            A, logP = pi(S, return_logp=True)
+        except ValueError as error:
+            if "finite" in str(error):
+                raise FloatingPointError(
+                    f"non-finite Q-values while acting at env step {agent.num_timesteps}: "
+                    f"{error}; the agent keeps its current parameters") from error
+            raise
+        S_next, R, terminated, truncated, _ = envs.step(A)
+        done = terminated | truncated
+        trunc_only = truncated & ~terminated
+        tracer.add(S, A, R, done, logP, truncated=trunc_only)
+        loop.recent.append((S, np.asarray(A), np.asarray(R, np.float64), done, np.asarray(logP),
+                            trunc_only))
+        while tracer:
+            buffer.add(_build.strip_window(tracer.pop()))
+        live = ~loop.resetting
+        loop.returns += np.where(live, R, 0.0)
+        loop.lengths += live
+        for i in np.flatnonzero(done & live):
+            finished.append(float(loop.returns[i]))
+            loop.last_returns.append(float(loop.returns[i]))
+            loop.returns[i], loop.lengths[i] = 0.0, 0
+            loop.episodes += 1
+        loop.resetting = done & live
+        loop.obs = S_next
+        agent.num_timesteps += agent._config["n_envs"]
+    return finished
+
+
+def _train(agent):
+    """One round of ``gradient_steps`` updates as one compiled call; returns the losses."""
+    c = agent._config
+    G, B = c["gradient_steps"], c["batch_size"]
+    if len(agent.buffer) >= G * B:  # one gather for the round
+        batch = agent.buffer.sample(G * B)
+        batches = jax.tree_util.tree_map(lambda x: x.reshape(G, B, *x.shape[1:]), batch)
+    else:  # early on the buffer refuses G * B rows (it checks against its size)
+        batches = jax.tree_util.tree_map(lambda *x: np.stack(x),
+                                         *[agent.buffer.sample(B) for _ in range(G)])
+        batch = batches._replace(idx=batches.idx.reshape(-1))
+    learner = agent.learner
+    opt_state = _functional.DQNOptState(learner.optimizer_state, agent._updates_device)
+    params, opt_state, key, metrics, finite = agent._train_jit(agent.params, opt_state,
+                                                               batches, learner._key)
+    if not bool(finite):
+        raise FloatingPointError(
+            f"a non-finite loss or parameter appeared in the training round after update "
+            f"{agent.num_updates} (env step {agent.num_timesteps}); training stopped and the "
+            "agent keeps the parameters from before that round. Lower learning_rate, clip "
+            "gradients with max_grad_norm, or check the rewards and observations.")
+    # the compiled round returns the trees it was given, same structure, shapes and dtypes:
+    # written back past the validating setters (as the learner's own update does)
+    q, q_targ = agent.q, agent.q_targ
+    q._params, q._function_state = params.q, params.function_state
+    q_targ._params, q_targ._function_state = params.q_targ, params.target_function_state
+    learner._opt_state, learner._key = opt_state.optimizer, key
+    agent._updates_device = opt_state.updates
+    agent.num_updates += G
+    if c["prioritized"]:
+        agent.buffer.update(batch.idx, np.asarray(metrics["td_error"]).reshape(-1))
+    return metrics["loss"]
+
+
+def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq,
+          n_eval_episodes, log_dir, log_interval):
+    total = _config.positive_int(total_timesteps, "total_timesteps")
+    eval_freq = _config.positive_int(eval_freq, "eval_freq")
+    n_eval_episodes = _config.positive_int(n_eval_episodes, "n_eval_episodes")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable (agent, info) -> bool or None, got "
+                        f"{type(callback).__name__}")
+    eval_envs = None if eval_env is None else make_eval_env(eval_env, n_eval_episodes)
+    c, loop = agent._config, agent._loop
+    if loop.obs is None:
+        loop.obs, _ = agent.env.reset(seed=c["seed"])
+    start, end = agent.num_timesteps, agent.num_timesteps + total
+    logger = Logger(progress_bar, log_dir, start, end, log_interval)
+    per_round, hp_set = c["train_freq"], None
+    try:
+        while agent.num_timesteps < end:
+            if agent._schedule_jit is not None:
+                hp = float(agent._schedule_jit(agent.num_timesteps))
+                if hp != hp_set:  # a schedule that has ended costs no more device writes
+                    agent.policy._set_hp(hp)
+                    hp_set = hp
+            before = agent.num_timesteps
+            finished = _collect(agent, loop, per_round)
+            loss = None
+            if (agent.num_timesteps >= c["learning_starts"]
+                    and len(agent.buffer) >= c["batch_size"]):
+                loss = _train(agent)
+            info = {"num_timesteps": agent.num_timesteps, "num_updates": agent.num_updates,
+                    "episode_returns": finished, "loss": loss,
+                    "epsilon": float(agent.policy._hp)}
+            if eval_envs is not None and agent.num_timesteps // eval_freq > before // eval_freq:
+                info["eval_return"] = evaluate_policy(agent, eval_envs, n_eval_episodes,
+                                                      seed=c["seed"] + 10_000)
+            logger.log(agent, loop, info)
+            if callback is not None and callback(agent, info) is False:
+                break
+    finally:
+        logger.close()
+        if eval_envs is not None and eval_envs is not eval_env:
+            eval_envs.close()
+    return agent

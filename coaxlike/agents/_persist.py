@@ -1,0 +1,211 @@
+"""Saving a DQN agent to one fingerprinted file, and building one back from it.
+
+The agent implements the serialization protocol of :mod:`coaxlike.serialization`
+(``_serial_static``, ``_serial_tree``, ``_serial_restore``) through the functions here. The
+tree holds the learner's own serial tree, the policy's hyperparameter and key, the counters,
+the collection loop (last observations, running returns) and the last ``n + 1`` steps given to
+the tracer (replayed into a fresh tracer on loading, which rebuilds its windows exactly);
+with ``include_buffer`` also the replay storage, its position, size, sampler state and, for
+prioritized replay, the priorities.
+"""
+import collections
+import json
+
+import jax
+import numpy as np
+
+from ..serialization import load_object, save_object
+from ..serialization._file import read_verified, resolve_path
+from . import _build
+
+__all__ = []  # private module
+
+_SUFFIX = ".cxl"
+
+
+# --- the numpy Generator's state as a fixed-shape array ----------------------------------------
+
+def _rng_state(rng):
+    s = rng.bit_generator.state
+    if s["bit_generator"] != "PCG64":
+        raise TypeError(f"cannot save a {s['bit_generator']} generator (PCG64 expected)")
+    mask = (1 << 64) - 1
+    state, inc = s["state"]["state"], s["state"]["inc"]
+    return np.array([state >> 64, state & mask, inc >> 64, inc & mask, s["has_uint32"],
+                     s["uinteger"]], np.uint64)
+
+
+def _set_rng_state(rng, array):
+    a = [int(x) for x in np.asarray(array, np.uint64)]
+    rng.bit_generator.state = {"bit_generator": "PCG64",
+                               "state": {"state": (a[0] << 64) | a[1], "inc": (a[2] << 64) | a[3]},
+                               "has_uint32": a[4], "uinteger": a[5]}
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+def _tracer_steps(agent):
+    """The last n + 1 tracer inputs as fixed-shape arrays ``(n + 1, n_envs, ...)`` + count."""
+    c = agent._config
+    size, k = c["n_step"] + 1, c["n_envs"]
+    obs = _build.example_obs(agent.q.observation_space, k)
+    recent = list(agent._loop.recent)
+    S = jax.tree_util.tree_map(lambda x: np.zeros((size, *x.shape), x.dtype), obs)
+    A = np.zeros((size, k), np.int64)
+    R, logP = np.zeros((size, k)), np.zeros((size, k))
+    done, trunc = np.zeros((size, k), bool), np.zeros((size, k), bool)
+    for i, (s, a, r, d, lp, t) in enumerate(recent):
+        jax.tree_util.tree_map(lambda dst, src: dst.__setitem__(i, src), S, s)
+        A[i], R[i], done[i], logP[i], trunc[i] = a, r, d, lp, t
+    return {"count": np.int64(len(recent)), "S": S, "A": A, "R": R, "done": done,
+            "logP": logP, "truncated": trunc}
+
+
+def _replay_tracer(agent, steps):
+    """Feed the saved steps into a fresh tracer (discarding what it emits: those transitions
+    are already in the buffer) and into the loop's record of recent steps."""
+    agent.tracer.reset()
+    agent._loop.recent.clear()
+    for i in range(int(steps["count"])):
+        S = jax.tree_util.tree_map(lambda x: np.array(x[i]), steps["S"])
+        step = (S, steps["A"][i], steps["R"][i], steps["done"][i], steps["logP"][i],
+                steps["truncated"][i])
+        agent.tracer.add(*step[:5], truncated=step[5])
+        while agent.tracer:
+            agent.tracer.pop()
+        agent._loop.recent.append(step)
+
+
+def _replay_tree(buffer):
+    storage = buffer._storage
+    tree = {"rows": list(storage._leaves), "position": np.int64(storage.position),
+            "size": np.int64(storage.size), "rng": _rng_state(buffer._rng)}
+    if hasattr(buffer, "_tree"):
+        tree["priorities"] = buffer._tree.get(np.arange(storage.capacity))
+        tree["max_priority"] = np.float64(buffer._max_priority)
+    return tree
+
+
+def _restore_replay(buffer, tree):
+    storage = buffer._storage
+    for store, rows in zip(storage._leaves, tree["rows"]):
+        store[...] = rows
+    storage.position, storage.size = int(tree["position"]), int(tree["size"])
+    _set_rng_state(buffer._rng, tree["rng"])
+    if "priorities" in tree:
+        buffer._tree.set(np.arange(storage.capacity), np.asarray(tree["priorities"]))
+        buffer._max_priority = float(tree["max_priority"])
+
+
+# --- the protocol ----------------------------------------------------------------------------
+
+def serial_static(agent, include_buffer):
+    pi = agent.policy
+    return {"config": agent._config, "learner": agent.learner._serial_static(),
+            "policy": {"class": type(pi).__name__, "hyperparameter": pi._hp_name},
+            "include_buffer": bool(include_buffer)}
+
+
+def serial_tree(agent, include_buffer):
+    loop = agent._loop
+    k = agent._config["n_envs"]
+    started = loop.obs is not None
+    obs = loop.obs if started else _build.example_obs(agent.q.observation_space, k)
+    skeleton = _build.example_obs(agent.q.observation_space, k)
+    obs = jax.tree_util.tree_map(lambda x, like: np.asarray(x, like.dtype), obs, skeleton)
+    tree = {"learner": agent.learner._serial_tree(),
+            "policy": {"hyperparameter": agent.policy._hp, "key": agent.policy._key},
+            "counters": np.array([agent.num_timesteps, agent.num_updates, loop.episodes],
+                                 np.int64),
+            "loop": {"started": np.bool_(started), "obs": obs, "returns": loop.returns.copy(),
+                     "lengths": loop.lengths.copy(), "resetting": loop.resetting.copy()},
+            "tracer": _tracer_steps(agent)}
+    if include_buffer:
+        tree["replay"] = _replay_tree(agent.buffer)
+    return tree
+
+
+def serial_restore(agent, tree):
+    agent.learner._serial_restore(tree["learner"])
+    pi = agent.policy
+    pi._set_hp(float(tree["policy"]["hyperparameter"]))
+    pi._key = tree["policy"]["key"]
+    agent.num_timesteps, agent.num_updates, episodes = (int(x) for x in tree["counters"])
+    agent._updates_device = jax.numpy.int32(agent.num_updates)
+    loop = agent._loop
+    saved = tree["loop"]
+    loop.obs = saved["obs"] if bool(saved["started"]) else None
+    loop.returns, loop.lengths = np.array(saved["returns"]), np.array(saved["lengths"])
+    loop.resetting, loop.episodes = np.array(saved["resetting"]), episodes
+    loop.last_returns = collections.deque(maxlen=100)
+    _replay_tracer(agent, tree["tracer"])
+    if "replay" in tree:
+        _restore_replay(agent.buffer, tree["replay"])
+
+
+class _Saving:
+    """The agent seen through the protocol, with the ``include_buffer`` choice."""
+
+    def __init__(self, agent, include_buffer):
+        self.agent, self.include_buffer = agent, include_buffer
+
+    def _serial_static(self):
+        return serial_static(self.agent, self.include_buffer)
+
+    def _serial_tree(self):
+        return serial_tree(self.agent, self.include_buffer)
+
+    def _serial_restore(self, tree):
+        serial_restore(self.agent, tree)
+
+
+_Saving.__qualname__ = _Saving.__name__ = "DQN"  # the fingerprinted type: coaxlike.agents...DQN
+_Saving.__module__ = "coaxlike.agents"
+
+
+def save(agent, path, include_buffer):
+    if not isinstance(include_buffer, bool):
+        raise ValueError(f"include_buffer must be a bool, got {include_buffer!r}")
+    return save_object(path, _Saving(agent, include_buffer), suffix=_SUFFIX)
+
+
+def _saved_static(path):
+    _, description, _ = read_verified(resolve_path(path, _SUFFIX))
+    return json.loads(description)["static"]
+
+
+def load(cls, path, env, **custom):
+    static = _saved_static(path)
+    try:
+        config = static["config"]
+        include_buffer = bool(static["include_buffer"])
+    except (KeyError, TypeError):
+        raise ValueError(f"{path!r} is not a saved DQN agent: its description has no DQN "
+                         "configuration") from None
+    kwargs = {}
+    for name in ("func", "learning_rate", "exploration", "policy"):
+        saved, given = config.get(name), custom[name]
+        if saved == "custom":
+            if given is None:
+                raise ValueError(f"{name} is required: the agent was saved with a custom "
+                                 f"{name}, which a file cannot hold; pass the same {name}=")
+            kwargs[name] = given
+        elif given is not None:
+            raise ValueError(f"{name} must be None: the agent was saved with "
+                             f"{name}={saved!r}, got {given!r}")
+        elif name in ("learning_rate", "exploration") and saved not in ("default", None):
+            kwargs[name] = saved
+    if env is None:
+        if config.get("env_id") is None:
+            raise ValueError("env is required: the agent was saved without an env id")
+        env = config["env_id"]
+    names = ("hidden", "buffer_size", "learning_starts", "batch_size", "gamma", "train_freq",
+             "gradient_steps", "target_update_interval", "tau", "max_grad_norm", "n_step",
+             "double", "prioritized", "seed")
+    for name in names:
+        kwargs[name] = config[name]
+    kwargs["hidden"] = tuple(kwargs["hidden"])
+    n_envs = config["n_envs"] if isinstance(env, str) else None
+    agent = cls(env, n_envs=n_envs, **kwargs)
+    load_object(path, _Saving(agent, include_buffer), suffix=_SUFFIX)
+    return agent

@@ -1,0 +1,291 @@
+"""coaxlike.agents.DQN: construction checks, the functional API, learning rounds, logging,
+saving and loading (exact continuation), non-finite detection; slow: the defaults solve."""
+import csv
+import math
+import os
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import coaxlike
+from coaxlike.agents import DQN, DQNOptState, DQNParams, PolicyState, evaluate_policy
+from coaxlike.reward_tracing import TransitionBatch
+
+SMALL = dict(hidden=(16,), learning_starts=64, buffer_size=2_000, batch_size=16)
+
+
+def _equal_trees(a, b):
+    return all(jax.tree_util.tree_leaves(
+        jax.tree_util.tree_map(lambda x, y: bool(np.array_equal(x, y)), a, b)))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small agent after 512 env steps (shared: tests must not change it)."""
+    return DQN("CartPole-v1", seed=0, **SMALL).learn(512, progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """A small untrained agent whose epsilon goes from 1 to 0 over 100 env steps (shared:
+    tests use only its pure functions and save it)."""
+    return DQN("CartPole-v1", seed=0, exploration=optax.linear_schedule(1.0, 0.0, 100),
+               **SMALL)
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+def test_non_discrete_action_space_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"Discrete action space, got Box"):
+        DQN("Pendulum-v1")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("hidden", ()), ("hidden", (0,)), ("buffer_size", 0), ("learning_starts", -1),
+    ("batch_size", 0), ("batch_size", 1.5), ("gamma", 1.5), ("gamma", math.nan),
+    ("train_freq", 0), ("gradient_steps", 0), ("gradient_steps", -2),
+    ("target_update_interval", 0), ("tau", 0.0), ("tau", 2.0), ("max_grad_norm", -1.0),
+    ("n_step", 0), ("double", "yes"), ("prioritized", 1), ("n_envs", 0), ("seed", -1),
+    ("learning_rate", 0.0), ("learning_rate", -1e-3), ("exploration", 1.5),
+    ("learning_rate", lambda step: -1.0), ("exploration", lambda step: 2.0),
+])
+def test_bad_hyperparameter_is_a_value_error_naming_it(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        DQN("CartPole-v1", **{name: value})
+
+
+def test_batch_size_above_buffer_size_is_refused():
+    with pytest.raises(ValueError, match="batch_size must be at most buffer_size=8"):
+        DQN("CartPole-v1", buffer_size=8, batch_size=16)
+
+
+def test_bad_learn_arguments(trained):
+    for kwargs, name in [({"total_timesteps": 0}, "total_timesteps"),
+                         ({"total_timesteps": 16, "eval_freq": 0}, "eval_freq"),
+                         ({"total_timesteps": 16, "n_eval_episodes": 0}, "n_eval_episodes")]:
+        with pytest.raises(ValueError, match=rf"^{name}"):
+            trained.learn(**kwargs)
+    assert trained.num_timesteps == 512  # nothing happened
+
+
+# --- learning rounds ------------------------------------------------------------------------
+
+def test_learn_counts_steps_and_updates_in_whole_rounds(trained):
+    # rounds of train_freq=4 vector steps of 4 envs; 8 updates per round once 64 steps are in
+    assert trained.num_timesteps == 512
+    assert trained.num_updates == 8 * ((512 - 64) // 16 + 1)  # the round ending at 64 trains
+    assert len(trained.buffer) > 0
+
+
+def test_callback_stops_training_and_logs_go_to_tensorboard_csv_and_plain_lines(
+        tmp_path, capsys):
+    agent = DQN("CartPole-v1", seed=1, **SMALL)
+    seen = []
+
+    def callback(agent, info):
+        seen.append(info)
+        return False if agent.num_timesteps >= 192 else None
+
+    agent.learn(10_000, callback=callback, log_dir=str(tmp_path), eval_env="CartPole-v1",
+                eval_freq=128, n_eval_episodes=2, log_interval=0.0)
+    assert agent.num_timesteps == 192 and [i["num_timesteps"] for i in seen][-1] == 192
+    # rounds of 16 env steps; the rounds ending at 64, 80, ..., 192 train 8 updates each
+    assert seen[-1]["num_updates"] == 72 and seen[-1]["loss"].shape == (8,)
+    assert seen[0]["loss"] is None  # before learning_starts
+    assert 0.0 <= seen[-1]["epsilon"] <= 1.0
+    assert [i["num_timesteps"] for i in seen if "eval_return" in i] == [128]
+    out = capsys.readouterr().out  # not a terminal: plain lines
+    assert "DQN | steps" in out and "eval" in out
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {"num_timesteps", "loss", "epsilon", "eval_return"} <= set(rows[0])
+    assert any(r["eval_return"] not in ("", "nan") for r in rows)
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path))
+
+
+def test_target_network_moves_inside_the_round_where_the_interval_falls(trained):
+    # 3 updates per round of 1 env step: update u stands for env step u / 3;
+    # target_update_interval=2 env steps -> syncs after updates 6, 12, ...
+    static = trained._static._replace(env_steps_num=1, target_den=3 * 2, tau=0.5)
+    taus = [float(coaxlike.agents._functional.target_tau(static, jnp.int32(u)))
+            for u in range(1, 13)]
+    assert taus == [0, 0, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0.5]
+
+
+def test_train_func_is_a_scan_of_update_func(trained):
+    agent = trained
+    G, B = 4, 16
+    batches = jax.tree_util.tree_map(lambda *x: np.stack(x),
+                                     *[agent.buffer.sample(B) for _ in range(G)])
+    params, opt_state, key = agent.params, agent.opt_state, jax.random.key(0)
+    p1, o1, _, metrics, finite = jax.jit(agent.train_func)(params, opt_state, batches, key)
+    p2, o2 = params, opt_state
+    k = key  # the scan splits its key once per update
+    update = jax.jit(agent.update_func)
+    for g in range(G):
+        k, rng = jax.random.split(k)
+        _, rng_up = jax.random.split(rng)
+        p2, o2, m = update(p2, o2, jax.tree_util.tree_map(lambda x: x[g], batches), rng_up)
+    assert bool(finite) and metrics["loss"].shape == (G,)
+    assert _equal_trees(p1, p2) and _equal_trees(o1, o2)
+    assert int(o1.updates) == int(opt_state.updates) + G
+
+
+# --- the functional API ---------------------------------------------------------------------
+
+def test_functional_api_shapes_schedule_and_greedy_evaluation(fresh):
+    agent = fresh
+    params = agent.init_params(jax.random.key(3))
+    assert isinstance(params, DQNParams) and _equal_trees(params.q, params.q_targ)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(agent.params)
+    ps = agent.init_policy()
+    assert isinstance(ps, PolicyState) and int(ps.step) == 0
+    opt_state = agent.init_optimizer(params)
+    assert isinstance(opt_state, DQNOptState) and int(opt_state.updates) == 0
+    predict = jax.jit(agent.predict_func, static_argnames="evaluation")
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    out, ps = predict(params, PolicyState(jnp.int32(50)), obs, jax.random.key(0))
+    assert out.actions.shape == (5,) and out.q_values.shape == (5, 2)
+    assert float(out.epsilon) == pytest.approx(0.5) and int(ps.step) == 55
+    # the log-propensity is exact: epsilon-greedy over two actions
+    greedy = np.argmax(np.asarray(out.q_values), axis=1)
+    want = np.where(np.asarray(out.actions) == greedy, np.log(0.75), np.log(0.25))
+    np.testing.assert_allclose(np.asarray(out.logp), want, rtol=1e-6)
+    ev, ps2 = predict(params, ps, obs, jax.random.key(0), evaluation=True)
+    np.testing.assert_array_equal(np.asarray(ev.actions), greedy)
+    assert int(ps2.step) == 55 and float(ev.epsilon) == 0.0
+    np.testing.assert_array_equal(np.asarray(ev.logp), np.zeros(5))
+
+
+def test_update_func_changes_params_and_counts(fresh):
+    agent = fresh
+    params = agent.init_params(jax.random.key(0))
+    opt_state = agent.init_optimizer(params)
+    batch = TransitionBatch.from_one_step(
+        S=np.zeros((8, 4), np.float32), A=np.zeros(8, np.int64), Rn=np.ones(8, np.float32),
+        In=np.full(8, 0.99, np.float32), S_next=np.zeros((8, 4), np.float32))
+    new, opt_state, metrics = jax.jit(agent.update_func)(params, opt_state, batch)
+    assert int(opt_state.updates) == 1 and np.isfinite(float(metrics["loss"]))
+    assert not _equal_trees(new.q, params.q) and _equal_trees(new.q_targ, params.q_targ)
+
+
+# --- the shell ------------------------------------------------------------------------------
+
+def test_predict_single_and_batch(trained):
+    env = gym.make("CartPole-v1")
+    s, _ = env.reset(seed=0)
+    a, state = trained.predict(s)
+    assert state is None and isinstance(a, int) and a in (0, 1)
+    S = np.stack([s, s, s])
+    A, _ = trained.predict(S)
+    assert A.shape == (3,) and (A == a).all()
+    A, _ = trained.predict(S, deterministic=False)
+    assert A.shape == (3,)
+    a, _ = trained.predict(s, action_mask=np.array([False, True]))
+    assert a == 1
+
+
+def test_policy_is_swappable_without_retraining():
+    agent = DQN("CartPole-v1", seed=0, **SMALL).learn(128, progress_bar=False)
+    params = agent.params
+    s = np.zeros(4, np.float32)
+    greedy, _ = agent.predict(s)
+    agent.policy = coaxlike.BoltzmannPolicy(agent.q, temperature=0.1)
+    assert agent.exploration is None and _equal_trees(agent.params, params)
+    assert agent.predict(s)[0] == greedy
+    agent.learn(64, progress_bar=False)
+    assert agent.policy.temperature == pytest.approx(0.1)  # the schedule no longer applies
+    with pytest.raises(ValueError, match="agent's own Q-function"):
+        agent.policy = coaxlike.EpsilonGreedy(agent.q.copy())
+    with pytest.raises(TypeError, match="policy must be"):
+        agent.policy = "greedy"
+
+
+def test_evaluate_policy_counts_exactly_n_episodes():
+    class Constant:
+        def predict(self, obs, deterministic=True):
+            return np.zeros(len(obs), np.int64), None
+
+    mean, returns = evaluate_policy(Constant(), "CartPole-v1", n_eval_episodes=3, seed=0,
+                                    return_episode_returns=True)
+    assert len(returns) == 3 and mean == pytest.approx(np.mean(returns))
+    envs = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    _, returns = evaluate_policy(Constant(), envs, n_eval_episodes=5, seed=0,
+                                 return_episode_returns=True)
+    assert len(returns) == 5 and all(5 <= r <= 20 for r in returns)
+
+
+# --- non-finite values ----------------------------------------------------------------------
+
+class _InfReward(gym.Wrapper):
+    def __init__(self, env, after):
+        super().__init__(env)
+        self.count, self.after = 0, after
+
+    def step(self, action):
+        s, r, terminated, truncated, info = self.env.step(action)
+        self.count += 1
+        return s, (math.inf if self.count > self.after else r), terminated, truncated, info
+
+
+def test_non_finite_loss_stops_with_the_last_finite_parameters():
+    agent = DQN(_InfReward(gym.make("CartPole-v1"), after=150), seed=0,
+                **{**SMALL, "learning_starts": 16})
+    snapshots = []
+    with pytest.raises(FloatingPointError, match="non-finite loss or parameter"):
+        agent.learn(1_000, progress_bar=False,
+                    callback=lambda agent, info: snapshots.append(agent.params))
+    assert snapshots and _equal_trees(agent.params, snapshots[-1])
+    assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(agent.params))
+
+
+# --- saving and loading ---------------------------------------------------------------------
+
+def _continued(tmp_path, steps, include_buffer=True, **kwargs):
+    first = DQN("CartPole-v1", **kwargs).learn(steps, progress_bar=False)
+    path = first.save(tmp_path / "agent", include_buffer=include_buffer)
+    second = DQN.load(path, env=first.env)
+    return first, second.learn(steps, progress_bar=False)
+
+
+def test_save_load_continues_exactly(tmp_path):
+    kwargs = dict(seed=3, **SMALL)
+    _, continued = _continued(tmp_path, 800, **kwargs)
+    straight = DQN("CartPole-v1", **kwargs).learn(1_600, progress_bar=False)
+    assert _equal_trees(continued.params, straight.params)
+    assert _equal_trees(continued.learner.optimizer_state, straight.learner.optimizer_state)
+    assert (continued.num_timesteps, continued.num_updates) == (1_600, straight.num_updates)
+
+
+def test_load_refuses_what_does_not_match(tmp_path, fresh):
+    path = fresh.save(tmp_path / "a")
+    with pytest.raises(ValueError, match="exploration is required"):
+        DQN.load(path)  # saved with a custom exploration schedule
+    with pytest.raises(ValueError, match="func must be None"):
+        DQN.load(path, func=lambda S, is_training: S)
+    loaded = DQN.load(path, exploration=optax.linear_schedule(1.0, 0.0, 100))
+    assert _equal_trees(loaded.params, fresh.params) and loaded.num_timesteps == 0
+    with pytest.raises(ValueError, match="not a coaxlike file"):
+        bad = tmp_path / "c.cxl"
+        bad.write_bytes(b"x" * 100)
+        DQN.load(bad)
+
+
+# --- slow: the defaults learn -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_save_load_50k_then_50k_is_learn_100k(tmp_path):
+    _, continued = _continued(tmp_path, 50_000, seed=0)
+    straight = DQN("CartPole-v1", seed=0).learn(100_000, progress_bar=False)
+    assert _equal_trees(continued.params, straight.params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_defaults_solve_cartpole_and_the_returned_agent_plays_at_that_level(seed):
+    agent = DQN("CartPole-v1", seed=seed).learn(100_000, progress_bar=False)
+    assert evaluate_policy(agent, "CartPole-v1", 10, seed=123 + seed) >= 475
