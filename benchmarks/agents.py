@@ -88,7 +88,8 @@ def summarise(task, runs):
             "runs": runs}
 
 
-def _seeds(text):
+def parse_seeds(text):
+    """``'0-4'`` or ``'0,3,5'`` -> a list of ints."""
     out = []
     for part in text.split(","):
         lo, _, hi = part.partition("-")
@@ -153,13 +154,19 @@ def main(argv=None):
         name, _, value = item.partition("=")
         overrides[name] = ast.literal_eval(value)
     result = run(args.quick, args.tasks.split(",") if args.tasks else None,
-                 _seeds(args.seeds) if args.seeds else None, overrides)
-    if args.json == "-":
+                 parse_seeds(args.seeds) if args.seeds else None, overrides)
+    return output(result, args.json, format_table)
+
+
+def output(result, path, formatter):
+    """Print ``result`` as one JSON line (``path == '-'``, for ``benchmarks.run``) or as
+    a table, writing the JSON to ``path`` if given; returns ``result``."""
+    if path == "-":
         print(json.dumps(result))
     else:
-        print(format_table(result))
-        if args.json:
-            with open(args.json, "w") as f:
+        print(formatter(result))
+        if path:
+            with open(path, "w") as f:
                 json.dump(result, f, indent=1)
     return result
 

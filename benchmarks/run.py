@@ -14,16 +14,20 @@ import subprocess
 import sys
 import time
 
-from . import _timing, acting, batched, end_to_end, ingraph, stochastic_acting, update
+from . import (_timing, acting, agents, agents_peers, batched, end_to_end, ingraph,
+               stochastic_acting, update)
 
-BENCHMARKS = ("acting", "stochastic_acting", "batched", "update", "end_to_end", "ingraph")
+BENCHMARKS = ("acting", "stochastic_acting", "batched", "update", "end_to_end", "ingraph",
+              "agents", "agents_peers")
 MODES = (("default", []), ("sync", ["--sync"]))
 # the training benchmarks are one long program each: default dispatch only
 MODES_OF = {"acting": MODES, "stochastic_acting": MODES, "batched": MODES, "update": MODES,
-            "end_to_end": MODES[:1], "ingraph": MODES[:1]}
+            "end_to_end": MODES[:1], "ingraph": MODES[:1], "agents": MODES[:1],
+            "agents_peers": MODES[:1]}
 TITLES = {"acting": acting.TITLE, "stochastic_acting": stochastic_acting.TITLE,
           "batched": batched.TITLE, "update": update.TITLE}
-FORMATS = {"end_to_end": end_to_end.format_table, "ingraph": ingraph.format_table}
+FORMATS = {"end_to_end": end_to_end.format_table, "ingraph": ingraph.format_table,
+           "agents": agents.format_table, "agents_peers": agents_peers.format_table}
 
 
 def run_one(name, mode_flags, quick=False, extra=()):
@@ -52,6 +56,10 @@ def main(argv=None):
         p.error(f"--only: unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     results, t0 = {}, time.time()
     for name in names:
+        if name == "agents_peers" and not os.path.exists(agents_peers.PEERS_PYTHON):
+            print(f"agents_peers skipped: no SBX virtualenv at {agents_peers.PEERS_PYTHON} "
+                  "(see benchmarks/agents_peers.py)\n", flush=True)
+            continue
         for mode, flags in MODES_OF[name]:
             result = run_one(name, flags, args.quick)
             results[f"{name}/{mode}"] = result

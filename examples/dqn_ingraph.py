@@ -2,22 +2,20 @@
 
 What it shows, top to bottom:
 
-1. the library's shells (``Q``, ``EpsilonGreedy``, ``DoubleQLearning``) built once on the host
-   only to get their *pure* functions: ``pi.sample_func``, ``pi.mode_func``,
-   ``pi.params_func``, ``learner.init_func`` and ``learner.update_func``, used unchanged
-   inside compiled code;
-2. a fresh :class:`~coaxlike.td_learning.LearnerState` per seed, built in-graph by
-   ``learner.init_func``;
+1. a :class:`coaxlike.agents.DQN` built once on the host only for its *pure* functions
+   (the baselax-style functional API): ``agent.init_params``, ``agent.init_optimizer``,
+   ``agent.predict_func`` (epsilon from its optax schedule, evaluated in-graph from the
+   policy state's step counter) and ``agent.update_func`` (the learner's update followed
+   by the target-network sync that falls on it), used unchanged inside compiled code;
+2. fresh parameters and optimizer state per seed, built in-graph;
 3. ``num_envs`` pure-JAX CartPoles per seed (``examples/cartpole_jax.py``), auto-reset
    in-graph, feeding one :class:`~coaxlike.experience_replay.PytreeReplayBuffer` through an
-   in-graph n-step window;
-4. epsilon from an optax schedule made an array leaf of ``pi``'s params by ``pi.params_func``;
-5. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, hard target
-   sync every ``target_period`` updates with ``coaxlike.td_learning.sync_target``), inside a
-   ``lax.while_loop`` that evaluates greedily
-   (``pi.mode_func``, 10 episodes in parallel) every ``eval_every`` env steps and stops when
-   the 10-episode mean return reaches 475;
-6. ``jax.vmap`` over seeds: every seed trains independently in the same call.
+   in-graph n-step window (only the fields the learner reads are stored);
+4. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, a scan too),
+   inside a ``lax.while_loop`` that evaluates greedily (``predict_func(...,
+   evaluation=True)``, 10 episodes in parallel) every ``eval_every`` env steps and stops
+   when the 10-episode mean return reaches 475;
+5. ``jax.vmap`` over seeds: every seed trains independently in the same call.
 
 Run ``python examples/dqn_ingraph.py`` (5 seeds in one call; ``--separate`` compiles and
 runs each seed on its own to time each; ``--help`` for the hyperparameters). The wall
@@ -35,10 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import coaxlike
+from coaxlike.agents import DQN, DQNOptState, PolicyState
 from coaxlike.experience_replay import PytreeReplayBuffer
 from coaxlike.reward_tracing import TransitionBatch
-from coaxlike.td_learning import DoubleQLearning, QLearning, sync_target
 
 import cartpole_jax as cartpole
 
@@ -80,42 +77,32 @@ class Config:
             raise ValueError(f"n_step must be >= 1, got {self.n_step}")
 
 
-# --- the library objects, built once on the host for their pure functions ------------------
-
-class Agent(NamedTuple):
-    """The shells and the haiku transform; only their pure functions are used in-graph."""
-
-    pi: Any  # EpsilonGreedy: params_func, sample_func, mode_func
-    learner: Any  # QLearning / DoubleQLearning: init_func, update_func
-    init_net: Any  # (key, S, is_training) -> (params, function_state)
-    preprocess: Any  # raw observations -> network input
-
+# --- the agent, built once on the host for its pure functions -------------------------------
 
 def make_agent(config):
-    def func(S, is_training, w_init=None):
-        return hk.nets.MLP([*config.hidden, cartpole.N_ACTIONS], w_init=w_init)(S)
+    """A :class:`~coaxlike.agents.DQN` whose pure functions train every seed.
 
-    def template(S, is_training):
-        # Same network with constant initial weights: Q initialises its parameters eagerly,
-        # and haiku's default truncated-normal init then compiles one small kernel per
-        # weight shape (~1 s here). The shells' parameters are never used: every seed's
-        # parameters come from init_net, in-graph, with the default initialiser.
-        return func(S, is_training, w_init=hk.initializers.Constant(0.0))
+    Its own parameters, buffer and envs are never used; its configuration is: one round is
+    one vector step of ``num_envs`` env steps with ``updates_per_step`` updates, so a target
+    sync every ``target_period`` updates is one every ``target_period * num_envs /
+    updates_per_step`` env steps.
+    """
+    def func(S, is_training):
+        return hk.nets.MLP([*config.hidden, cartpole.N_ACTIONS])(S)
 
-    env = gym.make("CartPole-v1")  # for its spaces
-    q = coaxlike.Q(template, env, random_seed=0)
-    env.close()
-    pi = coaxlike.EpsilonGreedy(q, epsilon=config.epsilon_start)
-    learner_cls = DoubleQLearning if config.double_q else QLearning
-    learner = learner_cls(q, q_targ=q.copy(), optimizer=optax.adam(config.learning_rate))
-    return Agent(pi, learner, hk.transform_with_state(func).init, q.observation_preprocessor)
-
-
-def init_learner_state(agent, key):
-    """A fresh LearnerState for one seed, in-graph; the target network starts as a copy."""
-    S = jnp.zeros((1, *cartpole.OBS_SHAPE), jnp.float32)
-    params, function_state = agent.init_net(key, agent.preprocess(S), True)
-    return agent.learner.init_func(params, function_state)
+    interval = config.target_period * config.num_envs / config.updates_per_step
+    if interval != int(interval):
+        raise ValueError("target_period * num_envs / updates_per_step must be an integer, got "
+                         f"{interval}")
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * config.num_envs)
+    agent = DQN(envs, func, learning_rate=config.learning_rate, batch_size=config.batch_size,
+                buffer_size=config.batch_size, gamma=config.gamma, train_freq=1,
+                gradient_steps=config.updates_per_step, target_update_interval=int(interval),
+                tau=1.0, max_grad_norm=None, n_step=config.n_step, double=config.double_q,
+                exploration=optax.linear_schedule(config.epsilon_start, config.epsilon_end,
+                                                  config.epsilon_decay_steps))
+    envs.close()
+    return agent
 
 
 # --- n-step window: the last n vector steps of every env ------------------------------------
@@ -161,84 +148,84 @@ def oldest_transitions(window, gamma):
                                          S_next=S_next, logP=window.logP[0])
 
 
+def stored(tb):
+    """The fields the learner reads (no target policy: the window fields are not)."""
+    return tb._replace(A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None,
+                       valid_seq=None, S_seq=None, mask_seq=None)
+
+
 # --- one seed's training loop ---------------------------------------------------------------
 
 class Carry(NamedTuple):
-    learner_state: Any
+    params: Any  # DQNParams: online and target networks
+    opt_state: Any  # DQNOptState: optimizer state and the update count
+    policy_state: Any  # PolicyState: env steps taken (the epsilon schedule's position)
     buffer_state: Any
     env_states: Any
     obs: Any  # (N, 4), the observations to act on
     window: Window
     key: Any
     vector_steps: Any  # int32, counted since the start (priming included)
-    updates: Any  # int32
 
 
 # vmap axes of a Carry over seeds: the step counters are shared (unbatched), so the
 # lax.cond calls on them stay branches (use as in_axes/out_axes with init and train_chunk)
-CARRY_AXES = Carry(0, 0, 0, 0, Window(*[0] * 7), 0, None, None)
+CARRY_AXES = Carry(0, DQNOptState(0, None), PolicyState(None), 0, 0, 0, Window(*[0] * 7), 0, None)
 
 
 class Functions(NamedTuple):
     """What :func:`make_functions` returns: the agent and pure functions of one seed."""
 
-    agent: Agent
+    agent: Any  # the DQN whose pure functions are used
     init: Any  # key -> Carry
     train_chunk: Any  # Carry -> (Carry, losses): eval_every env steps
-    evaluate: Any  # (learner_state, key) -> greedy mean return
+    evaluate: Any  # (params, key) -> greedy mean return
     train: Any  # key -> results; call as jax.vmap(train, axis_name=SEEDS)(keys)
 
 
 def make_functions(config):
     """Build the agent once and the pure functions of one seed's run around it."""
     agent = make_agent(config)
-    pi, learner = agent.pi, agent.learner
     buffer = PytreeReplayBuffer(config.buffer_capacity)
     N = config.num_envs
-    epsilon_schedule = optax.linear_schedule(
-        config.epsilon_start, config.epsilon_end, config.epsilon_decay_steps)
     warmup_vector_steps = -(-config.warmup_steps // N)
 
     def act_and_step(carry, key):
-        """One vector step: act, step, auto-reset; returns the new carry and the step."""
-        ls = carry.learner_state
+        """One vector step: act, step, auto-reset; returns the new carry."""
         k_act, k_reset = jax.random.split(key)
-        epsilon = epsilon_schedule(carry.vector_steps * N)
-        A, logP = pi.sample_func(pi.params_func(ls.params, epsilon), ls.function_state,
-                                 k_act, agent.preprocess(carry.obs))
+        out, policy_state = agent.predict_func(carry.params, carry.policy_state, carry.obs,
+                                               k_act)
         env_states, S_next, R, terminated, truncated = jax.vmap(cartpole.step)(
-            carry.env_states, A)
+            carry.env_states, out.actions)
         done = terminated | truncated
         env_states, obs = cartpole.reset_where(done, k_reset, env_states, S_next)
-        new = Window(carry.obs, A, logP, R, terminated, done, S_next)
-        return carry._replace(env_states=env_states, obs=obs, window=push(carry.window, new),
+        new = Window(carry.obs, out.actions, out.logp, R, terminated, done, S_next)
+        return carry._replace(policy_state=policy_state, env_states=env_states, obs=obs,
+                              window=push(carry.window, new),
                               vector_steps=carry.vector_steps + 1)
 
     def init(key):
         k_net, k_env, k_carry = jax.random.split(key, 3)
-        ls = init_learner_state(agent, k_net)
+        params = agent.init_params(k_net)
         env_states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_env, N))
         zeros = lambda dtype, *shape: jnp.zeros((config.n_step, N, *shape), dtype)
         window = Window(zeros(jnp.float32, 4), zeros(jnp.int32), zeros(jnp.float32),
                         zeros(jnp.float32), zeros(bool), zeros(bool), zeros(jnp.float32, 4))
-        buffer_state = buffer.init(oldest_transitions(window, config.gamma))
-        return Carry(ls, buffer_state, env_states, obs, window, k_carry,
-                     jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        buffer_state = buffer.init(stored(oldest_transitions(window, config.gamma)))
+        return Carry(params, agent.init_optimizer(params), agent.init_policy(), buffer_state,
+                     env_states, obs, window, k_carry, jnp.zeros((), jnp.int32))
 
-    def learn(ls, buffer_state, updates, key):
+    def learn(params, opt_state, buffer_state, key):
         def one_update(carry, key):
-            ls, updates = carry
+            params, opt_state = carry
             k_sample, k_update = jax.random.split(key)
             batch = buffer.sample(buffer_state, k_sample, config.batch_size)
-            ls, metrics = learner.update_func(ls, batch, k_update)
-            updates = updates + 1
-            # tau = 1 (a hard copy) every target_period updates, else 0 (no change)
-            ls = sync_target(ls, (updates % config.target_period == 0).astype(jnp.float32))
-            return (ls, updates), metrics["loss"]
+            params, opt_state, metrics = agent.update_func(params, opt_state, batch, k_update)
+            return (params, opt_state), metrics["loss"]
 
-        (ls, updates), losses = jax.lax.scan(
-            one_update, (ls, updates), jax.random.split(key, config.updates_per_step))
-        return ls, updates, jnp.mean(losses)
+        (params, opt_state), losses = jax.lax.scan(
+            one_update, (params, opt_state), jax.random.split(key, config.updates_per_step))
+        return params, opt_state, jnp.mean(losses)
 
     def iteration(carry, key):
         k_step, k_learn = jax.random.split(key)
@@ -246,14 +233,14 @@ def make_functions(config):
         # the window is full (its oldest step has n steps after it) from the n-th step on
         buffer_state = jax.lax.cond(
             carry.vector_steps >= config.n_step,
-            lambda b, w: buffer.add(b, oldest_transitions(w, config.gamma)),
+            lambda b, w: buffer.add(b, stored(oldest_transitions(w, config.gamma))),
             lambda b, w: b, carry.buffer_state, carry.window)
-        ls, updates, loss = jax.lax.cond(
+        params, opt_state, loss = jax.lax.cond(
             carry.vector_steps >= warmup_vector_steps, learn,
-            lambda ls, b, u, k: (ls, u, jnp.zeros((), jnp.float32)),
-            carry.learner_state, buffer_state, carry.updates, k_learn)
-        return carry._replace(learner_state=ls, buffer_state=buffer_state,
-                              updates=updates), loss
+            lambda p, o, b, k: (p, o, jnp.zeros((), jnp.float32)),
+            carry.params, carry.opt_state, buffer_state, k_learn)
+        return carry._replace(params=params, opt_state=opt_state,
+                              buffer_state=buffer_state), loss
 
     def train_chunk(carry):
         """``eval_every`` env steps: a scan over ``eval_every // num_envs`` vector steps."""
@@ -261,12 +248,12 @@ def make_functions(config):
         return jax.lax.scan(iteration, carry._replace(key=key),
                             jax.random.split(k_chunk, config.eval_every // N))
 
-    def evaluate(ls, key):
+    def evaluate(params, key):
         """Mean greedy return over ``eval_episodes`` episodes run side by side."""
         E = config.eval_episodes
-        params = pi.params_func(ls.params, 0.0)
         k_reset, key = jax.random.split(key)
         states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_reset, E))
+        policy_state = agent.init_policy()
 
         def cond(c):
             return ~jnp.all(c[3])
@@ -274,8 +261,9 @@ def make_functions(config):
         def body(c):
             states, obs, returns, done, key = c
             key, k_mode = jax.random.split(key)
-            A = pi.mode_func(params, ls.function_state, k_mode, agent.preprocess(obs))
-            states, obs, R, terminated, truncated = jax.vmap(cartpole.step)(states, A)
+            out, _ = agent.predict_func(params, policy_state, obs, k_mode, evaluation=True)
+            states, obs, R, terminated, truncated = jax.vmap(cartpole.step)(states,
+                                                                            out.actions)
             returns = returns + jnp.where(done, 0.0, R)
             return states, obs, returns, done | terminated | truncated, key
 
@@ -291,7 +279,7 @@ def make_functions(config):
         mean return of 475 (or after ``max_env_steps``): the stopping test is a ``psum`` over
         the seeds, so the loop counters stay unbatched and the ``lax.cond`` calls in the scan
         stay real branches (under ``vmap`` a per-seed test would turn them into selects
-        that run both sides). Each seed returns the learner state it solved with.
+        that run both sides). Each seed returns the parameters it solved with.
         """
         k_init, k_eval = jax.random.split(key)
         carry = init(k_init)
@@ -305,21 +293,21 @@ def make_functions(config):
         def body(c):
             carry, kept, scores, i, solved_at = c
             carry, _ = train_chunk(carry)
-            score = evaluate(carry.learner_state, jax.random.fold_in(k_eval, i))
+            score = evaluate(carry.params, jax.random.fold_in(k_eval, i))
             unsolved = solved_at < 0
             kept = jax.tree_util.tree_map(lambda new, old: jnp.where(unsolved, new, old),
-                                          carry.learner_state, kept)
+                                          carry.params, kept)
             scores = scores.at[i].set(jnp.where(unsolved, score, jnp.nan))
             solved_at = jnp.where(unsolved & (score >= SOLVED),
                                   (i + 1) * config.eval_every, solved_at)
             return carry, kept, scores, i + 1, solved_at
 
         carry, kept, scores, evals, solved_at = jax.lax.while_loop(
-            cond, body, (carry, carry.learner_state, scores, jnp.zeros((), jnp.int32),
+            cond, body, (carry, carry.params, scores, jnp.zeros((), jnp.int32),
                          jnp.full((), -1, jnp.int32)))
         return {"solved": solved_at >= 0,
                 "env_steps": jnp.where(solved_at >= 0, solved_at, evals * config.eval_every),
-                "eval_returns": scores, "updates": carry.updates, "learner_state": kept}
+                "eval_returns": scores, "updates": carry.opt_state.updates, "params": kept}
 
     return Functions(agent, init, train_chunk, evaluate, train)
 
@@ -339,8 +327,8 @@ def run(config, seeds):
         dict: ``seconds`` (wall, from building the agent to the results on the host, so
         compilation included) and its parts ``setup_seconds``, ``compile_seconds``,
         ``run_seconds``; per seed (numpy) ``solved``, ``env_steps`` (to solve, else the
-        budget), ``eval_returns`` and ``updates``; the vmapped ``learner_state``; and the
-        ``functions`` built.
+        budget), ``eval_returns`` and ``updates``; the vmapped ``params``
+        (:class:`~coaxlike.agents.DQNParams`); and the ``functions`` built.
     """
     t0 = time.perf_counter()
     functions = make_functions(config)
@@ -350,9 +338,9 @@ def run(config, seeds):
     t2 = time.perf_counter()
     out = jax.block_until_ready(train(keys))
     t3 = time.perf_counter()
-    result = {k: np.asarray(v) for k, v in out.items() if k != "learner_state"}
+    result = {k: np.asarray(v) for k, v in out.items() if k != "params"}
     return {"seconds": t3 - t0, "setup_seconds": t1 - t0, "compile_seconds": t2 - t1,
-            "run_seconds": t3 - t2, "learner_state": out["learner_state"],
+            "run_seconds": t3 - t2, "params": out["params"],
             "functions": functions, **result}
 
 

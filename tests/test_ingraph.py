@@ -74,19 +74,19 @@ def test_tiny_run_compiles_once_and_returns_finite_shaped_results(monkeypatch):
     learning_steps = steps - TINY.warmup_steps // TINY.num_envs + 1
     np.testing.assert_array_equal(out["updates"],
                                   [learning_steps * TINY.updates_per_step] * 2)
-    ls = out["learner_state"]
-    for leaf in jax.tree_util.tree_leaves((ls.params, ls.opt_state, ls.target_params)):
+    params = out["params"]
+    for leaf in jax.tree_util.tree_leaves(params):
         assert leaf.shape[0] == 2 and bool(jnp.all(jnp.isfinite(leaf)))
-    leaves0 = jax.tree_util.tree_leaves(ls.params)
+    leaves0 = jax.tree_util.tree_leaves(params.q)
     assert not np.allclose(leaves0[0][0], leaves0[0][1]), "seeds share initial parameters"
     assert not np.allclose(leaves0[0][0],
-                           jax.tree_util.tree_leaves(outs[1]["learner_state"].params)[0][0])
+                           jax.tree_util.tree_leaves(outs[1]["params"].q)[0][0])
 
-    # the trained state goes back into the shell through its validating setter
-    learner = functions.agent.learner
-    learner.learner_state = jax.tree_util.tree_map(lambda x: x[0], ls)
+    # the trained parameters go back into the agent's shell through validating setters
+    agent = functions.agent
+    agent.params = jax.tree_util.tree_map(lambda x: x[0], params)
     obs = np.zeros(4, np.float32)
-    assert functions.agent.pi.mode(obs) in (0, 1)
+    assert agent.predict(obs)[0] in (0, 1)
 
 
 def test_config_rejects_eval_every_not_a_multiple_of_num_envs():

@@ -28,15 +28,19 @@ class Logger:
         self.t0 = self.t_line = time.perf_counter()
         self.bar = self.plain = None
         if progress:
-            if sys.stdout.isatty():
-                from tqdm import tqdm
+            tqdm = _tqdm() if sys.stdout.isatty() else None
+            if tqdm is not None:
                 self.bar = tqdm(total=end - start, unit=" steps", desc="DQN", leave=True)
             else:
                 self.plain = True
         self.writer = self.csv_file = self.csv = None
         if log_dir is not None:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError as error:
+                raise ImportError("log_dir needs tensorboardX: pip install "
+                                  "'coaxlike[tensorboard]'") from error
             os.makedirs(log_dir, exist_ok=True)
-            from tensorboardX import SummaryWriter
             self.writer = SummaryWriter(log_dir)
             path = os.path.join(log_dir, "progress.csv")
             new = not os.path.exists(path)
@@ -103,3 +107,12 @@ class Logger:
         if self.writer is not None:
             self.writer.close()
             self.csv_file.close()
+
+
+def _tqdm():
+    """tqdm if installed (the ``demo`` extra), else None (plain lines instead)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm

@@ -1,0 +1,175 @@
+"""DQN on CartPole-v1: coaxlike against SBX (Stable-Baselines in JAX), interleaved per seed.
+
+Three runs per seed, in this order, each in a fresh process: SBX with the rl-zoo recipe,
+coaxlike with the same recipe, coaxlike with its defaults. The zoo recipe (rl-zoo3's
+``dqn.yml`` for CartPole-v1): MLP 256x256, Adam 2.3e-3, batch 64, buffer 100k, learning
+starts 1000, gamma 0.99, target update every 10 env steps, 128 gradient steps every 256 env
+steps, epsilon 1 -> 0.04 over 8000 env steps, one env. Every run evaluates greedily
+(10 episodes, ``evaluate_policy`` of this library for both) every 5000 env steps, excluded
+from its time, and stops at the first evaluation with a mean return >= 475, or at 100k env
+steps. Time to solve = wall seconds from the agent's construction to that evaluation,
+compilation included.
+
+SBX lives in its own virtualenv (``--peers-python``, default ``/work/venv-peers/bin/python``;
+the ``peers`` extra of pyproject.toml lists what it needs). Figures are per-seed ratios
+(coaxlike / SBX) and their median: the machine is shared, and ratios measured side by side
+survive its load better than absolute seconds.
+
+    python -m benchmarks.agents_peers [--seeds 0-4] [--json PATH]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from . import _timing
+from .agents import output, parse_seeds
+
+TITLE = "DQN on CartPole-v1: coaxlike vs SBX, time to solve (interleaved per seed)"
+PEERS_PYTHON = "/work/venv-peers/bin/python"
+BUDGET, EVAL_FREQ, THRESHOLD = 100_000, 5_000, 475.0
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# the child: one run, printing one JSON line; argv = kind, seed
+_CHILD = r'''
+import json, sys, time
+import gymnasium as gym
+import numpy as np
+kind, seed = sys.argv[1], int(sys.argv[2])
+BUDGET, EVAL_FREQ, THRESHOLD = %d, %d, %f
+import importlib.util, os
+# the evaluation of this library (gymnasium and numpy only), also in the peers' virtualenv
+_spec = importlib.util.spec_from_file_location(
+    "_evaluation", os.path.join(os.environ["PYTHONPATH"], "coaxlike", "agents", "_evaluation.py"))
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+evaluate_policy = _module.evaluate_policy
+eval_env = gym.make_vec("CartPole-v1", num_envs=10, vectorization_mode="sync")
+t0 = time.perf_counter()
+state = {"eval": 0.0, "solved_at": None, "seconds": None, "curve": []}
+
+def check(agent, steps):
+    e0 = time.perf_counter()
+    score = evaluate_policy(agent, eval_env, 10, seed=10_000 + seed)
+    state["eval"] += time.perf_counter() - e0
+    state["curve"].append((steps, score))
+    if score >= THRESHOLD:
+        state["solved_at"] = steps
+        state["seconds"] = time.perf_counter() - t0 - state["eval"]
+        return False
+    return True
+
+if kind == "sbx":
+    import optax  # noqa: F401
+    from sbx import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+    class Eval(BaseCallback):
+        def _on_step(self):
+            if self.num_timesteps %% EVAL_FREQ == 0:
+                return check(self.model, self.num_timesteps)
+            return True
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_rate=2.3e-3, batch_size=64,
+                buffer_size=100_000, learning_starts=1000, gamma=0.99,
+                target_update_interval=10, train_freq=256, gradient_steps=128,
+                exploration_fraction=0.16, exploration_final_eps=0.04,
+                policy_kwargs=dict(net_arch=[256, 256]), seed=seed, verbose=0)
+    model.learn(BUDGET, callback=Eval())
+else:
+    import optax
+    from coaxlike.agents import DQN
+    if kind == "zoo":
+        agent = DQN(gym.make("CartPole-v1"), hidden=(256, 256), learning_rate=2.3e-3,
+                    batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+                    target_update_interval=10, train_freq=256, gradient_steps=128,
+                    exploration=optax.linear_schedule(1.0, 0.04, 8000), n_step=1,
+                    double=False, max_grad_norm=10.0, seed=seed)
+    else:
+        agent = DQN("CartPole-v1", seed=seed)
+
+    def callback(agent, info):
+        n, k = agent.num_timesteps, agent._config["train_freq"] * agent._config["n_envs"]
+        if n // EVAL_FREQ > (n - k) // EVAL_FREQ:
+            return check(agent, n)
+    agent.learn(BUDGET, callback=callback, progress_bar=False)
+print(json.dumps({"kind": kind, "seed": seed, "solved_at": state["solved_at"],
+                  "seconds": state["seconds"], "curve": state["curve"],
+                  "total": time.perf_counter() - t0 - state["eval"]}))
+''' % (BUDGET, EVAL_FREQ, THRESHOLD)
+
+
+def run_child(kind, seed, python):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run([python, "-c", _CHILD, kind, str(seed)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} seed {seed} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(seeds, peers_python=PEERS_PYTHON):
+    t0, runs = time.perf_counter(), []
+    for seed in seeds:
+        for kind, python in (("sbx", peers_python), ("zoo", sys.executable),
+                             ("defaults", sys.executable)):
+            runs.append(run_child(kind, seed, python))
+            print(json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}),
+                  file=sys.stderr, flush=True)
+
+    def seconds(kind, seed):
+        r = next(r for r in runs if r["kind"] == kind and r["seed"] == seed)
+        return r["seconds"] if r["solved_at"] is not None else float("inf")
+
+    summary = {}
+    for kind in ("sbx", "zoo", "defaults"):
+        mine = [r for r in runs if r["kind"] == kind]
+        summary[kind] = {"solved": sum(r["solved_at"] is not None for r in mine),
+                         "median_seconds": statistics.median(seconds(kind, s) for s in seeds),
+                         "median_steps": statistics.median(
+                             r["solved_at"] if r["solved_at"] is not None else float("inf")
+                             for r in mine)}
+    ratios = {kind: [seconds(kind, s) / seconds("sbx", s) for s in seeds]
+              for kind in ("zoo", "defaults")}
+    rows = [{"name": "zoo recipe, coaxlike / SBX time to solve (median of per-seed ratios)",
+             "value": statistics.median(ratios["zoo"]), "target": 1.0,
+             "ok": statistics.median(ratios["zoo"]) <= 1.0},
+            {"name": "coaxlike defaults / SBX zoo time to solve (median of per-seed ratios)",
+             "value": statistics.median(ratios["defaults"]), "target": 0.5,
+             "ok": statistics.median(ratios["defaults"]) <= 0.5}]
+    return {"benchmark": "agents_peers", "environment": _timing.environment(),
+            "seeds": list(seeds), "runs": runs, "summary": summary, "ratios": ratios,
+            "rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def format_table(result):
+    lines = [TITLE, f"{'run':22s} {'solved':>7s} {'median steps':>13s} {'median s':>9s}"]
+    names = {"sbx": "SBX, zoo recipe", "zoo": "coaxlike, zoo recipe",
+             "defaults": "coaxlike, defaults"}
+    n = len(result["seeds"])
+    for kind, s in result["summary"].items():
+        lines.append(f"{names[kind]:22s} {s['solved']:>3d}/{n:<3d} {s['median_steps']:>13.0f} "
+                     f"{s['median_seconds']:>9.1f}")
+    for r in result["rows"]:
+        lines.append(f"{r['name']}: {r['value']:.2f} (target <= {r['target']}) "
+                     f"{'ok' if r['ok'] else 'NO'}")
+    for kind, values in result["ratios"].items():
+        lines.append(f"  per-seed {kind}/SBX: " + ", ".join(f"{v:.2f}" for v in values))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--quick", action="store_true", help="seed 0 only")
+    p.add_argument("--peers-python", default=PEERS_PYTHON)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    result = run(seeds[:1] if args.quick else seeds, args.peers_python)
+    return output(result, args.json, format_table)
+
+
+if __name__ == "__main__":
+    main()
