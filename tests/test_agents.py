@@ -15,7 +15,8 @@ import coaxlike
 from coaxlike.agents import DQN, DQNOptState, DQNParams, PolicyState, evaluate_policy
 from coaxlike.reward_tracing import TransitionBatch
 
-SMALL = dict(hidden=(16,), learning_starts=64, buffer_size=2_000, batch_size=16)
+SMALL = dict(hidden=(16,), learning_starts=64, buffer_size=2_000, batch_size=16, train_freq=4,
+             gradient_steps=8, target_update_interval=16)
 
 
 def _equal_trees(a, b):
@@ -252,13 +253,13 @@ def _continued(tmp_path, steps, include_buffer=True, **kwargs):
     return first, second.learn(steps, progress_bar=False)
 
 
-def test_save_load_continues_exactly(tmp_path):
+def test_save_load_continues_exactly_even_inside_a_round(tmp_path):
     kwargs = dict(seed=3, **SMALL)
-    _, continued = _continued(tmp_path, 800, **kwargs)
-    straight = DQN("CartPole-v1", **kwargs).learn(1_600, progress_bar=False)
+    _, continued = _continued(tmp_path, 808, **kwargs)  # 808 = 50.5 rounds of 16 env steps
+    straight = DQN("CartPole-v1", **kwargs).learn(1_616, progress_bar=False)
     assert _equal_trees(continued.params, straight.params)
     assert _equal_trees(continued.learner.optimizer_state, straight.learner.optimizer_state)
-    assert (continued.num_timesteps, continued.num_updates) == (1_600, straight.num_updates)
+    assert (continued.num_timesteps, continued.num_updates) == (1_616, straight.num_updates)
 
 
 def test_load_refuses_what_does_not_match(tmp_path, fresh):

@@ -42,13 +42,14 @@ class DQN:
     follows ``exploration`` over env steps, the learning rate (an optax schedule) over
     gradient updates, so ``learn(50_000); learn(50_000)`` is ``learn(100_000)``.
 
-    **Defaults** (what ``benchmarks/agents.py`` measures): 4 envs side by side, a 64x64
+    **Defaults** (what ``benchmarks/agents.py`` measures): 4 envs side by side, a 128x128
     ReLU MLP, Adam with the learning rate following a cosine from 1e-3 down to 1e-5 over
-    the first 50,000 updates (then constant), global-norm clipping at 10, batch 128,
-    discount 0.98, 3-step double Q-learning, a 100,000-transition buffer, epsilon from 1 to
-    0.05 over 10,000 env steps, 8 updates per 16 env steps, a hard target sync every 500 env
-    steps. The decaying learning rate is what keeps the agent that a 100,000-step
-    :meth:`learn` returns at the level it reached, instead of drifting away from it.
+    the first 50,000 updates (then constant), global-norm clipping at 10, batch 64, discount
+    0.99, 3-step double Q-learning, a 100,000-transition buffer, epsilon from 1 to 0.05 over
+    10,000 env steps; rounds of 256 env steps (64 vector steps) and 128 updates, the target
+    network synced once per round (after its last update), so that each round regresses
+    onto a fixed target, as in the rl-zoo recipe. The decaying learning rate keeps the
+    agent that a 100,000-step :meth:`learn` returns at the level it reached.
 
     Args:
         env: a gymnasium env id (made with ``gym.make_vec(env, n_envs)``), a gymnasium env
@@ -89,18 +90,18 @@ class DQN:
 
     Examples:
         >>> from coaxlike.agents import DQN
-        >>> agent = DQN("CartPole-v1", seed=0, learning_starts=64)
-        >>> agent = agent.learn(256, progress_bar=False)
-        >>> agent.num_timesteps, agent.num_updates
-        (256, 96)
+        >>> agent = DQN("CartPole-v1", seed=0)
+        >>> agent = agent.learn(1_024, progress_bar=False)  # 4 rounds of 256 env steps
+        >>> agent.num_timesteps, agent.num_updates          # learning starts at 1,000
+        (1024, 128)
         >>> action, _ = agent.predict(agent.env.observation_space.sample()[0])
         >>> action in (0, 1)
         True
     """
 
-    def __init__(self, env, func=None, *, hidden=(64, 64), learning_rate=None,
-                 buffer_size=100_000, learning_starts=1_000, batch_size=128, gamma=0.98,
-                 train_freq=4, gradient_steps=8, target_update_interval=500, tau=1.0,
+    def __init__(self, env, func=None, *, hidden=(128, 128), learning_rate=None,
+                 buffer_size=100_000, learning_starts=1_000, batch_size=64, gamma=0.99,
+                 train_freq=64, gradient_steps=128, target_update_interval=256, tau=1.0,
                  max_grad_norm=10.0, exploration=None, policy=None, n_step=3, double=True,
                  prioritized=False, n_envs=None, seed=0):
         envs, env_id = _build.make_env(env, n_envs)
@@ -346,7 +347,9 @@ class DQN:
 
         Args:
             total_timesteps: env steps to add (all sub-envs together), an int >= 1; the run
-                stops at the first round boundary at or past it.
+                stops at the first multiple of ``n_envs`` at or past it, possibly inside a
+                round, which the next call completes (so ``learn(a); learn(b)`` is
+                ``learn(a + b)``).
             callback: ``callback(agent, info) -> bool | None`` after every round, with
                 ``info`` a dict (``num_timesteps``, ``num_updates``, ``loss``, ``epsilon``,
                 ``episode_returns`` finished in the round, ``eval_return`` when evaluated);

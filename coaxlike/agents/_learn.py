@@ -118,18 +118,23 @@ def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq
         loop.obs, _ = agent.env.reset(seed=c["seed"])
     start, end = agent.num_timesteps, agent.num_timesteps + total
     logger = Logger(progress_bar, log_dir, start, end, log_interval)
-    per_round, hp_set = c["train_freq"], None
+    k, per_round, hp_set = c["n_envs"], c["train_freq"], None
     try:
         while agent.num_timesteps < end:
-            if agent._schedule_jit is not None:
-                hp = float(agent._schedule_jit(agent.num_timesteps))
+            # rounds are counted from the agent's first step, whatever the learn() calls:
+            # a call that ends inside a round leaves the rest of it to the next call
+            done_in_round = (agent.num_timesteps // k) % per_round
+            if agent._schedule_jit is not None:  # the schedule's value at the round's start
+                hp = float(agent._schedule_jit(agent.num_timesteps - done_in_round * k))
                 if hp != hp_set:  # a schedule that has ended costs no more device writes
                     agent.policy._set_hp(hp)
                     hp_set = hp
             before = agent.num_timesteps
-            finished = _collect(agent, loop, per_round)
+            steps = min(per_round - done_in_round, -(-(end - agent.num_timesteps) // k))
+            finished = _collect(agent, loop, steps)
             loss = None
-            if (agent.num_timesteps >= c["learning_starts"]
+            if ((agent.num_timesteps // k) % per_round == 0
+                    and agent.num_timesteps >= c["learning_starts"]
                     and len(agent.buffer) >= c["batch_size"]):
                 loss = _train(agent)
             info = {"num_timesteps": agent.num_timesteps, "num_updates": agent.num_updates,
