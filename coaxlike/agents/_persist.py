@@ -9,13 +9,15 @@ with ``include_buffer`` also the replay storage, its position, size, sampler sta
 prioritized replay, the priorities.
 """
 import collections
+import hashlib
 import json
+import os
 
 import jax
 import numpy as np
 
 from ..serialization import load_object, save_object
-from ..serialization._file import read_verified, resolve_path
+from ..serialization._file import _HEAD, _LENGTH, MAGIC, resolve_path
 from . import _build
 
 __all__ = []  # private module
@@ -170,8 +172,26 @@ def save(agent, path, include_buffer):
 
 
 def _saved_static(path):
-    _, description, _ = read_verified(resolve_path(path, _SUFFIX))
-    return json.loads(description)["static"]
+    """The static settings a file was saved with, read from its description (the layout of
+    doc/serialization.rst) to know how to build the agent; ``load_object`` then verifies
+    the whole file against the agent built."""
+    path = resolve_path(path, _SUFFIX)
+    with open(path, "rb") as f:
+        head = f.read(_HEAD)
+        size = os.fstat(f.fileno()).st_size
+        if len(head) < _HEAD or head[32:36] != MAGIC:
+            raise ValueError(f"{path!r} is not a coaxlike file")
+        (length,) = _LENGTH.unpack_from(head, 37)
+        if length > size - _HEAD:
+            raise ValueError(f"{path!r} is truncated or corrupted")
+        description = f.read(length)
+    if hashlib.sha256(description).digest() != head[:32]:
+        raise ValueError(f"{path!r} is corrupted: its fingerprint is not that of its "
+                         "description")
+    try:
+        return json.loads(description.decode("utf-8"))["static"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{path!r} is corrupted: its description is not readable") from None
 
 
 def load(cls, path, env, **custom):
