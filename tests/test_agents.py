@@ -222,22 +222,13 @@ def test_evaluate_policy_counts_exactly_n_episodes():
 
 # --- non-finite values ----------------------------------------------------------------------
 
-class _InfReward(gym.Wrapper):
-    def __init__(self, env, after):
-        super().__init__(env)
-        self.count, self.after = 0, after
-
-    def step(self, action):
-        s, r, terminated, truncated, info = self.env.step(action)
-        self.count += 1
-        return s, (math.inf if self.count > self.after else r), terminated, truncated, info
-
-
-def test_non_finite_loss_stops_with_the_last_finite_parameters():
-    agent = DQN(_InfReward(gym.make("CartPole-v1"), after=150), seed=0,
+def test_non_finite_values_stop_learning_with_the_last_finite_parameters():
+    # a learning rate of 1e30 sends the parameters to ~1e30 in the first round: the next
+    # forward passes overflow (non-finite Q-values when acting, or a non-finite loss)
+    agent = DQN("CartPole-v1", seed=0, learning_rate=1e30, max_grad_norm=None,
                 **{**SMALL, "learning_starts": 16})
     snapshots = []
-    with pytest.raises(FloatingPointError, match="non-finite loss or parameter"):
+    with pytest.raises(FloatingPointError, match="non-finite"):
         agent.learn(1_000, progress_bar=False,
                     callback=lambda agent, info: snapshots.append(agent.params))
     assert snapshots and _equal_trees(agent.params, snapshots[-1])
