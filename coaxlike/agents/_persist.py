@@ -79,24 +79,21 @@ def _replay_tracer(agent, steps):
 
 
 def _replay_tree(buffer):
-    storage = buffer._storage
-    tree = {"rows": list(storage._leaves), "position": np.int64(storage.position),
-            "size": np.int64(storage.size), "rng": _rng_state(buffer._rng)}
+    rows, counters = buffer._storage.snapshot()
+    tree = {"rows": rows, "counters": counters, "rng": _rng_state(buffer._rng)}
     if hasattr(buffer, "_tree"):
-        tree["priorities"] = buffer._tree.get(np.arange(storage.capacity))
-        tree["max_priority"] = np.float64(buffer._max_priority)
+        slots = np.arange(buffer.capacity)
+        tree["priorities"] = buffer._tree.get(slots)
+        tree["base"] = buffer._base.copy()
     return tree
 
 
 def _restore_replay(buffer, tree):
-    storage = buffer._storage
-    for store, rows in zip(storage._leaves, tree["rows"]):
-        store[...] = rows
-    storage.position, storage.size = int(tree["position"]), int(tree["size"])
+    buffer._storage.restore(tree["rows"], tree["counters"])
     _set_rng_state(buffer._rng, tree["rng"])
     if "priorities" in tree:
-        buffer._tree.set(np.arange(storage.capacity), np.asarray(tree["priorities"]))
-        buffer._max_priority = float(tree["max_priority"])
+        buffer._base[...] = np.asarray(tree["base"])
+        buffer._tree.set(np.arange(buffer.capacity), np.asarray(tree["priorities"]))
 
 
 # --- the protocol ----------------------------------------------------------------------------

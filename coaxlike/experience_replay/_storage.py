@@ -85,6 +85,43 @@ class HostStorage:
         """Whether each slot in ``idx`` holds a valid row."""
         return (idx - self.start) % self.capacity < self.size
 
+    def snapshot(self) -> tuple:
+        """Every slot's row and the ring counters, for checkpoints: ``(rows, counters)``.
+
+        ``rows`` is a :class:`TransitionBatch` of ``capacity`` rows in slot order (slots that
+        hold no valid row carry whatever was last written there); ``counters`` is int64
+        ``[position, size, filled]``. Needs allocated storage (one ``add`` since
+        construction); :meth:`restore` puts both back exactly.
+        """
+        if self._treedef is None:
+            raise ValueError("cannot snapshot a buffer that has never been added to")
+        slots = np.arange(self.capacity)
+        rows = self.gather(slots, np.ones(self.capacity, np.float32))
+        return rows, np.array([self.position, self.size, self.filled], np.int64)
+
+    def restore(self, rows: TransitionBatch, counters) -> None:
+        """Put back what :meth:`snapshot` returned: the same row in every slot, same counters.
+
+        The rows are checked and written as one ``add`` (so a rejected snapshot leaves the
+        storage as it was); frames are deduplicated afresh, so pool slots may differ while
+        every gathered row is identical.
+        """
+        position, size, filled = (int(x) for x in np.asarray(counters))
+        if not (0 <= size <= filled <= self.capacity and 0 <= position < self.capacity):
+            raise ValueError(f"counters must be [position, size, filled] of a buffer of "
+                             f"capacity {self.capacity}, got {list(np.asarray(counters))}")
+        if int(np.shape(rows.A)[0]) != self.capacity:
+            raise ValueError(f"rows must hold capacity={self.capacity} rows, got "
+                             f"{np.shape(rows.A)[0]}")
+        saved = (self.position, self.size, self.filled)
+        self.position = self.size = self.filled = 0
+        try:
+            self.add(rows)
+        except Exception:
+            self.position, self.size, self.filled = saved
+            raise
+        self.position, self.size, self.filled = position, size, filled
+
     # --- add ---------------------------------------------------------------------------------
 
     def add(self, batch: TransitionBatch):
