@@ -117,6 +117,7 @@ def test_target_network_moves_inside_the_round_where_the_interval_falls(trained)
     assert taus == [0, 0, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0.5]
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_train_func_is_a_scan_of_update_func(trained):
     agent = trained
     G, B = 4, 16

@@ -84,6 +84,8 @@ def test_apex_rejects_a_factory_that_is_not_callable():
 
 # --- imports ----------------------------------------------------------------------------------
 
+
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_import_coaxlike_does_not_import_ray():
     code = "import sys, coaxlike; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -106,6 +106,7 @@ def test_quantile_huber_loss_matches_rlax_and_hand_values():
         pytest.approx(0.375)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_targets_with_a_value_transform_by_hand():
     h = SignedHyperbolic()
     atoms = jnp.linspace(-2., 4., 7)
@@ -152,6 +153,7 @@ def _rlax_quantile(q, q_targ, tb, selector=None, probs_fn=None):
         swap(d), tau, tb.A, tb.Rn, tb.In, swap(sel), swap(d_t), 1.0)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_q_learning_and_double_q_learning_match_rlax(nets, kind):
     q, q_targ = nets[kind]
@@ -167,6 +169,7 @@ def test_q_learning_and_double_q_learning_match_rlax(nets, kind):
     assert _loss(DoubleQLearning(q, q_targ=q_targ), tb) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_expected_sarsa_matches_rlax(nets, kind):
     q, q_targ = nets[kind]
@@ -179,6 +182,7 @@ def test_expected_sarsa_matches_rlax(nets, kind):
     assert _loss(ExpectedSarsa(q, pi, q_targ), tb) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_masks_in_the_next_state_choice(nets, kind):
     """Masked actions never bootstrap: rlax's double Q-learning with a selector that is -inf
@@ -310,6 +314,7 @@ def _expectile(y, tau):
     return theta
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_type1_stochastic_q_learns_like_its_type2_layout():
     """A type-1 categorical StochasticQ is evaluated on every action for the next-state
     choice; its loss equals rlax's on the same (type-2 shaped) outputs."""

@@ -95,6 +95,7 @@ def test_batched_rows_are_independent_of_each_other():
     np.testing.assert_allclose(p, [[0.1, 0.8, 0.1], [0.5, 0.0, 0.5]], rtol=1e-6)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_epsilon_zero_gives_no_nan_in_entropy_or_gradients():
     q = jnp.array([1., 3., 2.])
     logits = epsilon_greedy_logits(q, 0.0)

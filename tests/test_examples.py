@@ -29,6 +29,7 @@ def test_acting_demo_runs_and_prints_probabilities(capsys):
     assert probs <= {0.05, 0.95} and probs
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_dqn_loop_runs_a_few_iterations(tmp_path):
     dqn = load_example("dqn_cartpole")
     out = dqn.train(seed=0, max_steps=600, warmup=200, eval_every=300)

@@ -239,6 +239,7 @@ def test_importance_weights_are_normalised_over_the_batch(beta, w_full):
 
 # --- PytreeReplayBuffer ----------------------------------------------------------------------
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_pytree_init_add_sample(jit):
     buffer = PytreeReplayBuffer(capacity=4)
@@ -303,6 +304,7 @@ def test_pytree_buffer_in_scan_and_vmap():
             assert np.all((sampled[b, t] >= offset) & (sampled[b, t] <= offset + t + 0.5))
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_pytree_buffer_vmapped_sample_matches_unbatched():
     buffer = PytreeReplayBuffer(capacity=6)
     add = jax.jit(buffer.add)

@@ -101,6 +101,7 @@ def _run(code):
                           check=True).stdout.strip()
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_import_coaxlike_registers_the_atari_ids():
     pytest.importorskip("ale_py")
     code = ("import gymnasium, coaxlike; print(gymnasium.spec('PongNoFrameskip-v4').id, "
@@ -108,6 +109,7 @@ def test_import_coaxlike_registers_the_atari_ids():
     assert _run(code) == "PongNoFrameskip-v4 ALE/Breakout-v5"
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_import_coaxlike_without_ale_py():
     code = ("import sys; sys.modules['ale_py'] = None\n"
             "import gymnasium, coaxlike\n"

@@ -45,6 +45,7 @@ def test_push_drops_the_oldest_step():
     np.testing.assert_array_equal(pushed.R, [[1, 1], [2, 2], [9, 9]])
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_tiny_run_compiles_once_and_returns_finite_shaped_results(monkeypatch):
     traces = []
     original_push = dqn_ingraph.push

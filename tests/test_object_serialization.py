@@ -73,6 +73,7 @@ def test_mismatches_are_refused_and_leave_objects_unchanged(tmp_path, cartpole):
         coaxlike.EpsilonGreedy.deserialize(truncated, coaxlike.Q(mlp_type2(2), cartpole), 0.2)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_policy_fingerprint_is_stable_across_processes(fingerprints_from_two_processes):
     first, second = (out["policy"] for out in fingerprints_from_two_processes)
     assert len(first) == 64 and first == second
@@ -99,6 +100,7 @@ PICKLERS = {"pickle": lambda x: pickle.loads(pickle.dumps(x)),
             "cloudpickle": lambda x: cloudpickle.loads(cloudpickle.dumps(x))}
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("round_trip", PICKLERS.values(), ids=PICKLERS.keys())
 def test_q_and_policies_pickle_and_act_identically(round_trip):
     env = gym.make("CartPole-v1")

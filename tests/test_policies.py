@@ -252,6 +252,7 @@ def test_nonfinite_q_values_raise(bad, both_policies):
         assert pi(s, action_mask=np.array([True, False, True, True])) in (0, 2, 3)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_pure_functions_inside_jit_vmap_and_scan():
     pi = coaxlike.EpsilonGreedy(identity_q(), 0.2)
     S = jnp.asarray(np.tile(S_TIE, (3, 1)))

@@ -172,6 +172,7 @@ def test_serialization_round_trip_and_refusal(env, qs, tmp_path):
         coaxlike.StochasticQ.deserialize(path, categorical_type2, env, (-2., 2.), K)
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_policies_act_on_the_mean(env, qs, kind):
     q = qs[kind]

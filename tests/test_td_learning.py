@@ -607,6 +607,7 @@ def test_bad_arguments_name_the_argument():
         QLearning(q, pi_targ=coaxlike.EpsilonGreedy(small))
 
 
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
 def test_networks_that_draw_random_numbers_get_fresh_keys():
     """A dropout network needs rng: the learner passes keys (and advances them); a
     deterministic network gets rng=None and no PRNG work."""
