@@ -1,11 +1,18 @@
 """Ape-X on Ray: env steps/s and updates/s with 1 and 2 rollout actors, memory per process.
 
     python -m benchmarks.apex [--quick] [--json PATH|-]
+    python -m benchmarks.run --only apex [--quick]
 
-Protocol: one local Ray instance (2 CPUs, 100 MiB object store). For each repetition, an
-``ApeX`` on CartPole-v1 (MLP 64-64, DoubleQLearning, batch 64) with 1 actor, then one with 2
-actors; each first trains until every actor has delivered and the learner has updated (JAX
-import and compilation excluded), then for ``seconds`` more, which are measured.
+Protocol: one local Ray instance (2 CPUs, 100 MiB object store) holds **two** ``ApeX`` on
+CartPole-v1 (MLP 64-64, DoubleQLearning, batch 64) side by side: ``A`` with 1 rollout actor
+and ``B`` with 2. Both warm up first (JAX import and compilation in every process, until
+every actor has delivered and each learner has updated). Then they take turns in windows of
+``seconds`` (ABBA blocks): a window is ``train(max_seconds=seconds)`` followed by
+``wait_idle()`` (the actors finish their queued calls), so only one ``ApeX``'s actors run at
+a time and the other's processes idle; env steps/s of a window = its env steps (drained
+calls included) over its wall time. A change in the machine's load between windows hits both
+configurations alike within a block; the ratio is the median over blocks of
+``(B1 + B2) / (A1 + A2)``.
 
 **The learner is throttled** with ``max_updates_per_second=20``: between updates it waits in
 ``ray.wait`` (collecting actor results) instead of computing, so it leaves the cores to the
@@ -14,9 +21,11 @@ actors and env throughput measures the actors, not the learner's share of the 2 
 The floor is the same rollout loop without Ray: a :class:`RolloutActor` stepped in this
 process, sending chunks to an in-process stand-in replay (TD errors computed, nothing sent
 through Ray). ``ray/floor`` is the env-step rate of one Ray actor over that floor;
-``2 actors / 1 actor`` the scaling (issue 14 asks for >= 1.5). Memory is each process's
-peak RSS.
+``2 actors / 1 actor`` the scaling (issue 14 asks for >= 1.5). The machine's 1-minute load
+average is printed before and after: on a shared 2-core machine the scaling is bounded by the
+cores the other processes leave. Memory is each process's peak RSS.
 """
+import os
 import statistics
 import sys
 import time
@@ -66,62 +75,93 @@ def floor_env_steps_per_second(seconds):
     return steps / (time.perf_counter() - t0)
 
 
-def measure(num_actors, seconds):
-    """Throughput of an ApeX with ``num_actors`` actors over ``seconds`` after warm-up."""
+def _build(num_actors):
     from coaxlike.distributed import ApeX
-    with ApeX(*_factories(), num_actors=num_actors, warmup=500, batch_size=64,
-              max_updates_per_second=THROTTLE) as apex:
-        t0 = time.perf_counter()
-        while len(apex.actor_stats) < num_actors or apex.updates == 0:
-            apex.train(max_seconds=1.0)
-            if time.perf_counter() - t0 > 300:
-                raise RuntimeError("the actors did not deliver within 300 s")
-        out = apex.train(max_seconds=seconds)
-        return {"num_actors": num_actors,
-                "env_steps_per_s": round(out["env_steps_per_second"], 1),
-                "updates_per_s": round(out["updates_per_second"], 1),
-                "peak_rss_mb": {k: round(v) for k, v in out["peak_rss_mb"].items()}}
+    return ApeX(*_factories(), num_actors=num_actors, warmup=500, batch_size=64,
+                max_updates_per_second=THROTTLE)
 
 
-def run(quick=False, repetitions=2):
+def _warm_up(apex):
+    t0 = time.perf_counter()
+    while len(apex.actor_stats) < apex.num_actors or apex.updates == 0:
+        apex.train(max_seconds=1.0)
+        if time.perf_counter() - t0 > 300:
+            raise RuntimeError("the actors did not deliver within 300 s")
+    apex.wait_idle()
+
+
+def _window(apex, seconds):
+    """Env steps/s and updates/s of one window (train, then drain the queued calls)."""
+    t0, steps0, updates0 = time.perf_counter(), apex.env_steps, apex.updates
+    apex.train(max_seconds=seconds)
+    apex.wait_idle()
+    wall = time.perf_counter() - t0
+    return {"num_actors": apex.num_actors,
+            "env_steps_per_s": round((apex.env_steps - steps0) / wall, 1),
+            "updates_per_s": round((apex.updates - updates0) / wall, 1)}
+
+
+def run(quick=False, blocks=4):
     import ray
-    seconds = 5.0 if quick else 20.0
-    repetitions = 1 if quick else repetitions
+    seconds = 3.0 if quick else 8.0
+    blocks = 1 if quick else blocks
+    load_before = os.getloadavg()[0]
     floor = floor_env_steps_per_second(seconds)
     with warnings.catch_warnings():  # JAX warns of any fork; Ray's forks exec at once
         warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
         ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False)
     try:
-        runs = []
-        for rep in range(repetitions):
-            for n in (1, 2):
-                runs.append(measure(n, seconds))
-                print(f"rep {rep} actors {n}: {runs[-1]}", file=sys.stderr, flush=True)
+        one, two = _build(1), _build(2)
+        with one, two:
+            _warm_up(one)
+            _warm_up(two)
+            runs, ratios = [], []
+            for block in range(blocks):
+                a1, b1, b2, a2 = (_window(x, seconds) for x in (one, two, two, one))
+                runs += [a1, b1, b2, a2]
+                ratios.append((b1["env_steps_per_s"] + b2["env_steps_per_s"])
+                              / (a1["env_steps_per_s"] + a2["env_steps_per_s"]))
+                print(f"block {block}: 1 actor {a1['env_steps_per_s']:.0f}, "
+                      f"{a2['env_steps_per_s']:.0f}; 2 actors {b1['env_steps_per_s']:.0f}, "
+                      f"{b2['env_steps_per_s']:.0f} env steps/s; ratio {ratios[-1]:.2f}",
+                      file=sys.stderr, flush=True)
+            rss = {"1": {k: round(v) for k, v in one.peak_rss_mb().items()},
+                   "2": {k: round(v) for k, v in two.peak_rss_mb().items()}}
     finally:
         ray.shutdown()
 
     def median(n, key):
         return statistics.median(r[key] for r in runs if r["num_actors"] == n)
 
-    one, two = median(1, "env_steps_per_s"), median(2, "env_steps_per_s")
-    return {"benchmark": "apex", "quick": quick, "seconds_per_run": seconds,
-            "throttle_updates_per_s": THROTTLE, "runs": runs,
+    one_rate = median(1, "env_steps_per_s")
+    return {"benchmark": "apex", "quick": quick, "seconds_per_window": seconds,
+            "blocks": blocks, "throttle_updates_per_s": THROTTLE, "runs": runs,
+            "block_ratios": [round(r, 3) for r in ratios],
             "floor_env_steps_per_s": round(floor, 1),
-            "env_steps_per_s": {"1": one, "2": two},
+            "env_steps_per_s": {"1": one_rate, "2": median(2, "env_steps_per_s")},
             "updates_per_s": {"1": median(1, "updates_per_s"), "2": median(2, "updates_per_s")},
-            "ratio_2_over_1": round(two / one, 2), "ratio_ray1_over_floor": round(one / floor, 2),
+            "ratio_2_over_1": round(statistics.median(ratios), 2),
+            "ratio_ray1_over_floor": round(one_rate / floor, 2), "peak_rss_mb": rss,
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "environment": _timing.environment()}
 
 
 def format_table(result):
-    lines = [TITLE, f"{'actors':>6} {'env steps/s':>12} {'updates/s':>10}  peak RSS MiB per process"]
+    lines = [TITLE, f"{'actors':>6} {'env steps/s':>12} {'updates/s':>10}  (one row per window, "
+             f"{result['seconds_per_window']:.0f} s each, ABBA blocks)"]
     for r in result["runs"]:
         lines.append(f"{r['num_actors']:>6} {r['env_steps_per_s']:>12.0f} "
-                     f"{r['updates_per_s']:>10.1f}  {r['peak_rss_mb']}")
+                     f"{r['updates_per_s']:>10.1f}")
+    lines.append(f"peak RSS MiB per process: {result['peak_rss_mb']}")
     lines.append(f"floor (one actor's loop in-process, no Ray): "
-                 f"{result['floor_env_steps_per_s']:.0f} env steps/s")
-    lines.append(f"median 2 actors / 1 actor: {result['ratio_2_over_1']:.2f} (target >= 1.5); "
-                 f"1 Ray actor / floor: {result['ratio_ray1_over_floor']:.2f}")
+                 f"{result['floor_env_steps_per_s']:.0f} env steps/s; 1 Ray actor / floor: "
+                 f"{result['ratio_ray1_over_floor']:.2f}")
+    lines.append(f"load average (1 min) before / after: {result['load_average_1min'][0]:.2f} / "
+                 f"{result['load_average_1min'][1]:.2f} on {os.cpu_count()} cores")
+    ok = "yes" if result["ratio_2_over_1"] >= 1.5 else "NO"
+    lines.append(f"RATIO 2 actors / 1 actor (env steps/s, median of blocks "
+                 f"{result['block_ratios']}): {result['ratio_2_over_1']:.2f} "
+                 f"(target >= 1.5: {ok})")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
     python -m benchmarks.atari                  # 6000 steps, training from step 2000
     python -m benchmarks.atari --steps 20000 --warmup 5000 --json /tmp/atari.json
+    python -m benchmarks.run --only atari --quick   # 1200 steps, training from step 400
 
 Three loops on ``PongNoFrameskip-v4`` with the example's wrappers (AtariPreprocessing,
 FrameStacking, TrainMonitor), in one process:
@@ -44,24 +45,43 @@ def env_only(steps, seed=0):
     return steps / seconds
 
 
+def format_table(result):
+    """The figures as printed lines."""
+    floor = result["env_only_steps_per_second"]
+    return "\n".join([
+        f"Atari {result['env_id']}, {result['steps']} steps (benchmarks/atari.py)",
+        f"env only (random actions)     {floor:8.1f} steps/s",
+        f"acting + replay, no training  {result['acting_replay_steps_per_second']:8.1f} "
+        f"steps/s ({result['acting_replay_steps_per_second'] / floor:.2f} of env only)",
+        f"whole loop, training every 4  {result['training_steps_per_second']:8.1f} steps/s "
+        f"({result['ms_per_update_incl_4_steps']:.0f} ms per update + 4 steps)",
+        f"replay: {result['bytes_per_transition']:.0f} bytes per transition (capacity "
+        f"{result['capacity']}; floor one 84x84 frame: 7056, ratio "
+        f"{result['bytes_per_transition'] / 7056:.3f})"])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=None, help="default 6000 (--quick: 1200)")
+    p.add_argument("--warmup", type=int, default=None, help="default 2000 (--quick: 400)")
     p.add_argument("--capacity", type=int, default=100_000)
-    p.add_argument("--json", default=None)
+    p.add_argument("--quick", action="store_true", help="few steps: a smoke test")
+    p.add_argument("--json", default=None, help="write results here ('-': stdout only)")
     args = p.parse_args(argv)
+    steps = args.steps or (1200 if args.quick else 6000)
+    warmup = args.warmup or (400 if args.quick else 2000)
     gymnasium.logger.min_level = 40
-    floor = env_only(args.steps)
-    acting = dqn_atari.train(steps=args.steps, warmup=10 ** 12, capacity=args.capacity,
+    floor = env_only(steps)
+    acting = dqn_atari.train(steps=steps, warmup=10 ** 12, capacity=args.capacity,
                              progress=False)
-    whole = dqn_atari.train(steps=args.steps, warmup=args.warmup, capacity=args.capacity,
+    whole = dqn_atari.train(steps=steps, warmup=warmup, capacity=args.capacity,
                             progress=False)
     first_step, before = whole["first_update"]
-    after_steps = args.steps - first_step
+    after_steps = steps - first_step
     after_seconds = whole["seconds"] - before
     result = {
-        "steps": args.steps, "warmup": args.warmup, "capacity": args.capacity,
+        "benchmark": "atari", "quick": args.quick, "env_id": "PongNoFrameskip-v4",
+        "steps": steps, "warmup": warmup, "capacity": args.capacity,
         "env_only_steps_per_second": floor,
         "acting_replay_steps_per_second": acting["steps_per_second"],
         "warmup_steps_per_second": first_step / before,
@@ -70,13 +90,10 @@ def main(argv=None):
         "ms_per_update_incl_4_steps": after_seconds / max(whole["updates"], 1) * 1e3,
         "bytes_per_transition": whole["bytes_per_transition"],
     }
-    print(f"env only (random actions)     {floor:8.1f} steps/s")
-    print(f"acting + replay, no training  {result['acting_replay_steps_per_second']:8.1f} "
-          f"steps/s ({result['acting_replay_steps_per_second'] / floor:.2f} of env only)")
-    print(f"whole loop, training every 4  {result['training_steps_per_second']:8.1f} steps/s "
-          f"({result['ms_per_update_incl_4_steps']:.0f} ms per update + 4 steps)")
-    print(f"replay: {result['bytes_per_transition']:.0f} bytes per transition "
-          f"(capacity {args.capacity})")
+    if args.json == "-":
+        print(json.dumps(result))
+        return result
+    print(format_table(result))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

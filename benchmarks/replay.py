@@ -3,6 +3,7 @@
     python -m benchmarks.replay                         # CartPole speed + Atari memory at 100k
     python -m benchmarks.replay --capacity 1000000      # the issue's figure (~7.5 GB free)
     python -m benchmarks.replay --only speed --quick
+    python -m benchmarks.run --only replay,atari [--quick]
 
 Memory (``--only memory``, measured first): a stream of 4x84x84 ``uint8`` frame stacks
 (FrameStacking's tuple of frames, random frames, episodes of 1000 steps) goes through
@@ -23,7 +24,6 @@ median ratio.
 import argparse
 import gc
 import json
-import sys
 import time
 
 import numpy as np
@@ -147,33 +147,46 @@ def speed(quick):
     return rows
 
 
+def format_table(result):
+    """The figures as printed lines (memory first, then the speed rows)."""
+    lines = []
+    m = result.get("memory")
+    if m:
+        lines.append(f"Atari 4x84x84 uint8, capacity {m['capacity']}, after {m['adds']} adds: "
+                     f"{m['bytes_per_transition']:.0f} bytes/transition measured (RSS), "
+                     f"{m['nbytes_per_transition']:.0f} preallocated; floor (one 84x84 frame "
+                     f"per step) {m['floor_bytes_per_transition']}, ratio "
+                     f"{m['bytes_per_transition'] / m['floor_bytes_per_transition']:.3f}; dense "
+                     f"{m['dense_bytes_per_transition']:.0f}; {m['stream_and_add_us']:.0f} us "
+                     f"per step (tracer + add)")
+    for row in result.get("speed", []):
+        lines.append(f"{row['name']:36s} ours {row['us']:8.1f} us  dense floor "
+                     f"{row['floor_us']:8.1f} us  ratio {row['ratio']:.2f} (IQR "
+                     f"{row['ratio_iqr'][0]:.2f}-{row['ratio_iqr'][1]:.2f})")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=["memory", "speed"], default=None)
-    p.add_argument("--capacity", type=int, default=100_000)
+    p.add_argument("--capacity", type=int, default=None,
+                   help="memory test capacity (default 100000; --quick: 20000)")
     p.add_argument("--adds", type=int, default=100_000)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", default=None, help="write results here ('-': stdout only)")
     args = p.parse_args(argv)
-    result = {"environment": _timing.environment()}
+    result = {"benchmark": "replay", "quick": args.quick, "environment": _timing.environment()}
     if args.only in (None, "memory"):
-        adds = min(args.adds, 5_000) if args.quick else args.adds
-        m = result["memory"] = memory(args.capacity, adds)
-        print(f"Atari 4x84x84 uint8, capacity {m['capacity']}, after {m['adds']} adds: "
-              f"{m['bytes_per_transition']:.0f} bytes/transition measured (RSS), "
-              f"{m['nbytes_per_transition']:.0f} preallocated; dense "
-              f"{m['dense_bytes_per_transition']:.0f}; floor {m['floor_bytes_per_transition']}"
-              f"; {m['stream_and_add_us']:.0f} us per step (tracer + add)",
-              file=sys.stderr if args.json == "-" else None)
+        capacity = args.capacity or (20_000 if args.quick else 100_000)
+        adds = min(args.adds, 5_000, capacity) if args.quick else min(args.adds, capacity)
+        result["memory"] = memory(capacity, adds)
     if args.only in (None, "speed"):
         result["speed"] = speed(args.quick)
-        for row in result["speed"]:
-            print(f"{row['name']:36s} ours {row['us']:8.1f} us  floor {row['floor_us']:8.1f} "
-                  f"us  ratio {row['ratio']:.2f} (IQR {row['ratio_iqr'][0]:.2f}-"
-                  f"{row['ratio_iqr'][1]:.2f})", file=sys.stderr if args.json == "-" else None)
     if args.json == "-":
         print(json.dumps(result))
-    elif args.json:
+        return result
+    print(format_table(result))
+    if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     return result

@@ -8,26 +8,38 @@ in a subprocess; this process only collects the JSON, prints the tables and writ
 everything to ``--json`` (default ``benchmarks/results.json``).
 """
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 
-from . import (_timing, acting, agents, agents_peers, batched, end_to_end, ingraph,
-               stochastic_acting, update)
+from . import (_timing, acting, agents, agents_peers, apex, batched, end_to_end, ingraph,
+               replay, stochastic_acting, update)
 
 BENCHMARKS = ("acting", "stochastic_acting", "batched", "update", "end_to_end", "ingraph",
-              "agents", "agents_peers")
+              "agents", "agents_peers", "replay", "atari", "apex")
 MODES = (("default", []), ("sync", ["--sync"]))
 # the training benchmarks are one long program each: default dispatch only
 MODES_OF = {"acting": MODES, "stochastic_acting": MODES, "batched": MODES, "update": MODES,
             "end_to_end": MODES[:1], "ingraph": MODES[:1], "agents": MODES[:1],
-            "agents_peers": MODES[:1]}
+            "agents_peers": MODES[:1], "replay": MODES[:1], "atari": MODES[:1],
+            "apex": MODES[:1]}
+
+
+def _format_atari(result):  # imported when used: benchmarks.atari imports the example
+    from . import atari
+    return atari.format_table(result)
+
+
+# optional dependencies (extras) a benchmark needs
+NEEDS = {"atari": ("ale_py", "cv2"), "apex": ("ray",)}
 TITLES = {"acting": acting.TITLE, "stochastic_acting": stochastic_acting.TITLE,
           "batched": batched.TITLE, "update": update.TITLE}
 FORMATS = {"end_to_end": end_to_end.format_table, "ingraph": ingraph.format_table,
-           "agents": agents.format_table, "agents_peers": agents_peers.format_table}
+           "agents": agents.format_table, "agents_peers": agents_peers.format_table,
+           "replay": replay.format_table, "atari": _format_atari, "apex": apex.format_table}
 
 
 def run_one(name, mode_flags, quick=False, extra=()):
@@ -56,6 +68,11 @@ def main(argv=None):
         p.error(f"--only: unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     results, t0 = {}, time.time()
     for name in names:
+        missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+        if missing:
+            print(f"{name} skipped: needs {', '.join(missing)} (its optional extra)\n",
+                  flush=True)
+            continue
         if name == "agents_peers" and not os.path.exists(agents_peers.PEERS_PYTHON):
             print(f"agents_peers skipped: no SBX virtualenv at {agents_peers.PEERS_PYTHON} "
                   "(see benchmarks/agents_peers.py)\n", flush=True)

@@ -60,3 +60,16 @@ def test_tracing_quick_reports_every_row():
                          "TransitionBatch tree_map(identity) (floor: NamedTuple)",
                          "TransitionBatch tree_flatten + unflatten (floor: NamedTuple)",
                          "TransitionBatch _replace(W=...) (floor: NamedTuple)"])
+
+
+def test_replay_quick_reports_memory_beside_the_floor_and_speed_against_dense():
+    result = run_one("replay", [], quick=True)
+    m = result["memory"]
+    assert m["floor_bytes_per_transition"] == 84 * 84
+    # one frame per step plus indices and the ring's margin; dense storage holds ~16 frames
+    assert m["floor_bytes_per_transition"] < m["bytes_per_transition"] < 1.2 * 84 * 84
+    assert m["dense_bytes_per_transition"] > 10 * m["floor_bytes_per_transition"]
+    assert [r["name"] for r in result["speed"]] == ["CartPole sample(64), 50k stored",
+                                                   "CartPole add(B=4 n-step rows)"]
+    for row in result["speed"]:
+        assert math.isfinite(row["ratio"]) and row["ratio"] > 0

@@ -68,7 +68,8 @@ def test_apex_epsilons_rejects_bad_arguments(kwargs, match):
     ("updates_per_sample", 0), ("send_batch_size", 0), ("batch_size", 0), ("capacity", 0),
     ("envs_per_actor", 0), ("evaluate_every", 0), ("eval_episodes", 0), ("warmup", -1),
     ("max_restarts", -1), ("n_step", 0), ("max_updates_per_second", 0.0), ("tau", 0.0),
-    ("tau", 1.5), ("gamma", -0.1),
+    ("tau", 1.5), ("gamma", -0.1), ("priority_alpha", -1.0), ("priority_beta", 1.5),
+    ("priority_epsilon", 0.0),
 ])
 def test_apex_rejects_bad_counts_and_intervals_before_starting_ray(name, value):
     import ray

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import sys
+import time
 import warnings
 
 import gymnasium as gym
@@ -102,7 +103,7 @@ def test_apex_solves_cartpole_with_two_actors(local_ray):
         np.testing.assert_allclose(apex.epsilons, [0.4, 0.4 ** 8])
 
 
-def test_killed_actor_restarts_and_training_continues(local_ray):
+def test_killed_actor_restarts_and_training_continues(local_ray, capfd):
     with ApeX(make_env, make_q, make_learner, num_actors=2, **QUICK) as apex:
         apex.train(num_updates=50)
         pid = apex.actor_stats[0]["pid"]
@@ -112,6 +113,16 @@ def test_killed_actor_restarts_and_training_continues(local_ray):
         assert train_until(apex, lambda: apex.actor_stats[0]["pid"] != pid)
         assert apex.env_steps > steps_before and apex.updates > updates_before
         assert apex.actor_failures[1] == 0
+        # wait_idle: the queued calls finish and are counted, then the actors send nothing
+        steps = apex.env_steps
+        assert apex.wait_idle(timeout=60)
+        assert apex.env_steps >= steps
+        added = ray.get(apex.replay.stats.remote())["added"]
+        time.sleep(1.0)
+        assert ray.get(apex.replay.stats.remote())["added"] == added
+    # the actors' constructor arguments travel inside their creation tasks, not through the
+    # object store, from which a restart could not rebuild them (Ray logs an error for that)
+    assert "constructor arguments in the object store" not in capfd.readouterr().err
 
 
 def test_env_that_raises_is_logged_and_its_actor_restarted(local_ray, tmp_path, caplog):

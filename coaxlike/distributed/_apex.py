@@ -2,12 +2,14 @@
 import logging
 import os
 import time
+import uuid
 
 import gymnasium as gym
 
 import numpy as np
 
 from .._checks import check_positive, check_unit
+from ..experience_replay._prioritized import check_priority_args
 from ._checkpoint import LearnerCheckpoint
 from ._evaluator import Evaluator
 from ._fleet import ActorFleet, ReplayServerLost
@@ -124,6 +126,8 @@ class ApeX:
                             ("checkpoint_every", checkpoint_every), ("capacity", capacity),
                             ("eval_episodes", eval_episodes), ("n_step", n_step)]:
             setattr(self, name, check_count(value, name))
+        # checked here, before Ray starts, by the buffer's own check
+        check_priority_args(priority_alpha, priority_beta, priority_epsilon, "priority_")
         self.warmup = check_count(warmup, "warmup", 0)
         self.max_restarts = check_count(max_restarts, "max_restarts", 0)
         self.evaluate_every = (None if evaluate_every is None
@@ -163,16 +167,22 @@ class ApeX:
                         self._checkpoint.updates)
         env.close()
 
-        replay_cls = ray.remote(ReplayServer).options(max_restarts=0, **options["replay"])
+        # actors find the replay server by its name: a handle in their constructor arguments
+        # would be kept as an object-store argument, which Ray cannot promise to a restart
+        self._replay_name = f"coaxlike-apex-replay-{uuid.uuid4().hex}"
+        replay_cls = ray.remote(ReplayServer).options(max_restarts=0, name=self._replay_name,
+                                                      **options["replay"])
         self.replay = replay_cls.remote(capacity, alpha=priority_alpha, beta=priority_beta,
                                         epsilon=priority_epsilon, random_seed=seed)
         actor_cls = ray.remote(RolloutActor)
-        # the factories go to the object store once, for all actors; holding the references
-        # keeps them there for the restarts (Ray rebuilds a restarted actor from its arguments)
-        self._factories = [ray.put(fn) for fn in (make_env, make_q, make_learner)]
+        # every argument travels by value, inside each actor's creation task: Ray rebuilds a
+        # restarted actor from that task, and arguments in the object store (ray.put, actor
+        # handles) could be gone by then (ray-project/ray#53727; Ray logs an error for them
+        # when max_restarts > 0). Ray moves an argument over 100 KiB to the object store.
+        self._factories = (make_env, make_q, make_learner)
         self.actors = [actor_cls.options(
             max_restarts=self.max_restarts, max_task_retries=0, **per_actor[i]).remote(
-            *self._factories, self.replay, epsilon=float(eps), index=i,
+            *self._factories, self._replay_name, epsilon=float(eps), index=i,
             n_step=n_step, gamma=self.gamma, num_envs=self.envs_per_actor,
             send_batch_size=self.send_batch_size, seed=seed)
             for i, eps in enumerate(self.epsilons)]
@@ -283,6 +293,28 @@ class ApeX:
                 "updates_per_second": (self.updates - updates0) / seconds,
                 "evaluations": list(self.evaluations), "actor_failures": self.actor_failures,
                 "peak_rss_mb": self.peak_rss_mb()}
+
+    def wait_idle(self, timeout=60.0):
+        """Let the actors finish the calls ``train`` queued for them and count their steps;
+        no new call is queued, so the actors then idle (using no CPU) until the next ``train``.
+
+        Useful between training phases, e.g. before evaluating or measuring something else on
+        the same machine.
+
+        Args:
+            timeout: seconds to wait at most, > 0.
+
+        Returns:
+            bool: whether every queued call finished within ``timeout``.
+
+        Raises:
+            ReplayServerLost, RuntimeError: as :meth:`train`, for failures of those calls.
+        """
+        timeout = check_positive(timeout, "timeout")
+        deadline = time.perf_counter() + timeout
+        while self._fleet.pending and (left := deadline - time.perf_counter()) > 0:
+            self._collect(self._fleet.poll(timeout=min(left, 1.0)))
+        return not self._fleet.pending
 
     def _collect(self, results):
         for stats in results:

@@ -96,6 +96,11 @@ class ActorFleet:
             logger.warning("rollout actor %d died; Ray restarts it (failure %d of at most %d): "
                            "%s", i, self.failures[i], self.max_restarts, error)
 
+    @property
+    def pending(self):
+        """The number of queued calls not yet collected."""
+        return len(self._pending)
+
     def cancel(self):
         """Forget queued calls (their actors are about to be killed)."""
         self._pending.clear()

@@ -6,7 +6,6 @@ import numpy as np
 
 from ..experience_replay import PrioritizedReplayBuffer
 from ._process import peak_rss_mb
-from ._schedule import check_count
 
 __all__ = ["ReplayServer"]
 
@@ -29,7 +28,7 @@ class ReplayServer:
         random_seed: the sampler's seed.
 
     Raises:
-        ValueError: if an argument is out of range.
+        ValueError: if an argument is out of range (checked by the buffer).
 
     Examples:
         >>> import numpy as np
@@ -48,7 +47,6 @@ class ReplayServer:
     """
 
     def __init__(self, capacity, alpha=0.6, beta=0.4, epsilon=1e-4, random_seed=None):
-        capacity = check_count(capacity, "capacity")
         self.buffer = PrioritizedReplayBuffer(capacity, alpha=alpha, beta=beta, epsilon=epsilon,
                                               random_seed=random_seed)
         self.added = 0

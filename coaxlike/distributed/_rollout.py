@@ -51,8 +51,12 @@ class RolloutActor:
             ``gymnasium.vector.SyncVectorEnv`` is built around them).
         make_q: ``(envs) -> coaxlike.Q``, given that vector env (so ``q`` takes batches).
         make_learner: ``(q, q_targ) -> TDLearner``; the actor uses only its ``td_error``.
-        replay: the replay server, a Ray actor handle of :class:`ReplayServer` or an
-            in-process :class:`ReplayServer` (for tests and debugging).
+        replay: the replay server: the name of its Ray actor (looked up with
+            ``ray.get_actor``), a Ray actor handle of :class:`ReplayServer`, or an in-process
+            :class:`ReplayServer` (for tests and debugging). :class:`ApeX` passes the name:
+            Ray keeps a handle given to a constructor as an object-store argument, and warns
+            that an actor restarted (``max_restarts > 0``) from such arguments may fail to
+            rebuild (ray-project/ray#53727).
         epsilon: this actor's exploration rate (see :func:`apex_epsilons`).
         index: the actor's index (it seeds the envs and the policy).
         n_step: the tracer's horizon.
@@ -72,8 +76,8 @@ class RolloutActor:
         self.index = check_count(index, "index", 0)
         self.num_envs = check_count(num_envs, "num_envs")
         self.send_batch_size = check_count(send_batch_size, "send_batch_size")
-        self.replay = replay
-        self._remote = hasattr(replay.add, "remote")  # a Ray actor handle's method
+        self.replay = ray.get_actor(replay) if isinstance(replay, str) else replay
+        self._remote = hasattr(self.replay.add, "remote")  # a Ray actor handle's method
         seed = int(seed) + 1000 * (self.index + 1)
         if reconstructed():
             seed = int.from_bytes(os.urandom(4), "little")

@@ -29,6 +29,13 @@ def _check_number(name, value, low, high=math.inf, low_open=False) -> float:
     return x
 
 
+def check_priority_args(alpha, beta, epsilon, prefix=""):
+    """``(alpha, beta, epsilon)`` as floats, or ``ValueError`` naming ``prefix + name``."""
+    return (_check_number(prefix + "alpha", alpha, 0.0),
+            _check_number(prefix + "beta", beta, 0.0, 1.0),
+            _check_number(prefix + "epsilon", epsilon, 0.0, low_open=True))
+
+
 class PrioritizedReplayBuffer:
     r"""Proportional prioritized experience replay (Schaul et al., 2016).
 
@@ -95,9 +102,7 @@ class PrioritizedReplayBuffer:
     def __init__(self, capacity: int, alpha: float = 1.0, beta: float = 1.0,
                  epsilon: float = 1e-4, random_seed: int | None = None, *, lean: bool = True,
                  frame_capacity: int | None = None):
-        self._alpha = _check_number("alpha", alpha, 0.0)
-        self._beta = _check_number("beta", beta, 0.0, 1.0)
-        self._epsilon = _check_number("epsilon", epsilon, 0.0, low_open=True)
+        self._alpha, self._beta, self._epsilon = check_priority_args(alpha, beta, epsilon)
         self._storage = HostStorage(capacity, lean, frame_capacity)
         self._tree = SumTree(capacity)
         self._base = np.zeros(self._storage.capacity)  # |Adv| + epsilon per slot
