@@ -240,8 +240,11 @@ def test_errors(nets):
         QLearning(q, loss_function=lambda y, p, w: 0.0)
     with pytest.warns(UserWarning, match="pi_targ is ignored"):  # as on a plain Q (coax)
         QLearning(q, coaxlike.EpsilonGreedy(q, 0.1))
-    with pytest.raises(ValueError, match="pi_targ"):  # no Retrace on distributions
-        QLearning(q, coaxlike.EpsilonGreedy(q, 0.1), off_policy_correction="retrace")
+    pi = coaxlike.EpsilonGreedy(q, 0.1)
+    for cls in (QLearning, DoubleQLearning, ExpectedSarsa):  # no Retrace on distributions
+        with pytest.raises(ValueError, match="off_policy_correction must be None for "
+                                             f"{cls.__name__} on a StochasticQ, got 'retrace'"):
+            cls(q, pi, off_policy_correction="retrace")
     with pytest.raises(ValueError, match="q_targ"):
         QLearning(q, q_targ=qq)
     plain = coaxlike.Q(lambda S, is_training: hk.Linear(N_ACTIONS)(S), Env(), random_seed=0)

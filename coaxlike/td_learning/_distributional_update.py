@@ -167,9 +167,15 @@ def distributional_learner(learner, q, pi_targ, pi_source, loss_function, uses_r
         raise TypeError(f"loss_function must be None for a StochasticQ (the loss is the "
                         f"{'cross-entropy to the projected target' if q.kind == 'categorical' else 'quantile Huber loss'}"
                         f"), got {loss_function!r}")
+    if learner.off_policy_correction is not None:
+        raise ValueError(f"off_policy_correction must be None for {name} on a StochasticQ, "
+                         f"got {learner.off_policy_correction!r}: Retrace's traces applied to "
+                         "return distributions give a signed mixture, not a distribution, "
+                         "and the sound distributional operator (path-dependent "
+                         "distributional TD errors, Tang et al., 2022) is not implemented; "
+                         "learn from n-step targets, or use a coaxlike.Q for Retrace")
     if pi_targ is not None and rule != "expected":
-        raise ValueError(f"pi_targ must be None for {name} on a StochasticQ: off-policy "
-                         "(Retrace) correction of distributional targets is not supported, "
-                         f"got {pi_targ!r}")
+        raise ValueError(f"pi_targ must be None for {name} on a StochasticQ (its target "
+                         f"does not read a target policy), got {pi_targ!r}")
     spec = make_spec(q, rule, pi_targ, pi_source, learner.optimizer, uses_rng)
     return spec, (grads_and_metrics, update_func, td_error_func)
