@@ -4,6 +4,7 @@ import numbers
 import gymnasium as gym
 import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -52,11 +53,17 @@ def check_action_space(envs):
     return space
 
 
-def mlp(hidden, n_actions):
-    """The default Q-network: ``func(S, is_training) -> (B, n_actions)``, ReLU MLP."""
+def mlp(hidden, n_actions, distributional=None, num_bins=None):
+    """The default Q-network: ``func(S, is_training) -> (B, n_actions)``, ReLU MLP; with
+    ``distributional`` its ``n_actions * num_bins`` outputs reshaped to ``{'logits'`` (or
+    ``'values'`` for quantiles) ``: (B, n_actions, num_bins)}``."""
     def func(S, is_training):
         x = hk.Flatten()(S) if S.ndim > 2 else S
-        return hk.nets.MLP([*hidden, n_actions])(x)
+        if distributional is None:
+            return hk.nets.MLP([*hidden, n_actions])(x)
+        out = hk.nets.MLP([*hidden, n_actions * num_bins])(x)
+        key = "logits" if distributional == "categorical" else "values"
+        return {key: jnp.reshape(out, (-1, n_actions, num_bins))}
     return func
 
 

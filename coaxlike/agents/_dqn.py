@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._q import Q
 from ..policies import EpsilonGreedy, ValuePolicy
+from ..policies._base import _values_type2
 from ..reward_tracing import NStep
-from . import _build, _config, _functional, _learn, _persist
+from . import _build, _config, _distributional, _functional, _learn, _persist
 from ._functional import DQNOptState, DQNParams, PolicyState
 
 __all__ = ["DQN"]
@@ -28,6 +28,15 @@ class DQN:
     :class:`~coaxlike.reward_tracing.NStep` tracer (``agent.tracer``), a replay buffer
     (``agent.buffer``) and a :class:`~coaxlike.td_learning.DoubleQLearning` (or
     :class:`~coaxlike.td_learning.QLearning`) learner (``agent.learner``).
+
+    **Distributional.** ``distributional="categorical"`` makes ``agent.q`` a categorical
+    (C51) :class:`~coaxlike.StochasticQ` over ``num_bins`` atoms spanning ``value_range``,
+    ``"quantile"`` a quantile (QR-DQN) one with ``num_quantiles`` quantiles; the same
+    learner then learns distributions (projected cross-entropy or quantile Huber loss, see
+    :doc:`concepts`), the policies act on the means, and training rounds, :meth:`predict`,
+    the functional API and :meth:`save` / :meth:`load` work unchanged (``q_values`` are the
+    means). A custom ``func`` returns ``{'logits': (B, n, num_bins)}`` (categorical) or
+    ``{'values': (B, n, num_quantiles)}`` (quantile).
 
     **Training rounds.** Every round steps the ``n_envs`` environments ``train_freq`` times
     (acting with ``agent.policy``, tracing n-step transitions into the buffer), then runs
@@ -75,6 +84,13 @@ class DQN:
         n_step: the n of n-step returns.
         double: double Q-learning (else Q-learning).
         prioritized: proportional prioritized replay (alpha 0.6, beta 0.4).
+        distributional: ``None`` (a :class:`~coaxlike.Q`), ``"categorical"`` or
+            ``"quantile"`` (a :class:`~coaxlike.StochasticQ`).
+        value_range: categorical only: ``(v_min, v_max)`` of the atoms; default
+            :math:`\pm 1/(1 - \gamma)`, every discounted return of rewards in
+            :math:`[-1, 1]` (``(-100, 100)`` for ``gamma=0.99``); required if ``gamma=1``.
+        num_bins: categorical only: atoms, an int >= 2 (default 51).
+        num_quantiles: quantile only: quantiles, an int >= 1 (default 51).
         n_envs: environments stepped side by side when ``env`` is an id (default 4).
         seed: seeds the network, policy, learner, buffer and the first env reset.
 
@@ -86,7 +102,8 @@ class DQN:
     Raises:
         TypeError: the action space is not Discrete, or ``env``/``func``/``policy`` is of the
             wrong kind.
-        ValueError: a hyperparameter out of range (the message names it).
+        ValueError: a hyperparameter out of range, or a distributional setting without its
+            ``distributional`` kind (the message names it).
 
     Examples:
         >>> from coaxlike.agents import DQN
@@ -103,7 +120,8 @@ class DQN:
                  buffer_size=100_000, learning_starts=1_000, batch_size=64, gamma=0.99,
                  train_freq=64, gradient_steps=128, target_update_interval=256, tau=1.0,
                  max_grad_norm=10.0, exploration=None, policy=None, n_step=3, double=True,
-                 prioritized=False, n_envs=None, seed=0):
+                 prioritized=False, distributional=None, value_range=None, num_bins=None,
+                 num_quantiles=None, n_envs=None, seed=0):
         envs, env_id = _build.make_env(env, n_envs)
         action_space = _build.check_action_space(envs)
         if func is not None and not callable(func):
@@ -130,6 +148,8 @@ class DQN:
              "prioritized": _check_bool(prioritized, "prioritized"),
              "n_envs": envs.num_envs, "env_id": env_id,
              "seed": _config.nonnegative_int(seed, "seed")}
+        c.update(_distributional.check(distributional, value_range, num_bins, num_quantiles,
+                                       c["gamma"]))
         if learning_rate is None:
             learning_rate = optax.cosine_decay_schedule(1e-3, 50_000, alpha=0.01)
             c["learning_rate"] = "default"
@@ -150,8 +170,9 @@ class DQN:
         self.env = envs
         self.gamma = c["gamma"]
 
-        func = func or _build.mlp(c["hidden"], int(action_space.n))
-        self.q = Q(func, envs, random_seed=c["seed"])
+        func = func or _build.mlp(c["hidden"], int(action_space.n),
+                                  *_distributional.num_outputs(c))
+        self.q = _distributional.make_q(func, envs, c)
         self._init_net = hk.transform_with_state(func).init
         self.learner = _build.make_learner(self.q, c["double"], _build.make_optimizer(
             learning_rate, c["max_grad_norm"]))
@@ -218,7 +239,7 @@ class DQN:
         self._policy, self._exploration = pi, exploration
         self._schedule_jit = None if exploration is None else jax.jit(exploration)
         self._static = _functional._Static(
-            q_function=self.q.function_type2, preprocess=self.q.observation_preprocessor,
+            q_function=_values_type2(self.q), preprocess=self.q.observation_preprocessor,
             pi=pi, schedule=exploration or (lambda step, hp=pi._hp: hp),
             update=self.learner.update_func, td_error=self.learner.td_error_func,
             hyperparams=self.learner.learner_state.hyperparams, uses_rng=self.q.uses_rng,

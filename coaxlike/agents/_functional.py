@@ -62,7 +62,8 @@ class PolicyOutput(NamedTuple):
 
     Attributes:
         actions: int32 ``(B,)`` env actions.
-        q_values: float32 ``(B, n_actions)``, the online network's values.
+        q_values: float32 ``(B, n_actions)``, the online network's values (for a
+            distributional agent the means of its distributions, in network space).
         epsilon: float32 scalar, the exploration hyperparameter used (epsilon for
             epsilon-greedy, the temperature for a Boltzmann policy); 0 when evaluating.
         logp: float32 ``(B,)``, the exact log-propensity of each action under the policy
@@ -79,7 +80,9 @@ class PolicyOutput(NamedTuple):
 class _Static(NamedTuple):
     """What the pure functions close over (all static under ``jit``)."""
 
-    q_function: Callable  # q.function_type2: (params, state, rng, S, is_training) -> (Q, state)
+    # (params, state, rng, S, is_training) -> ((B, n), state): a Q's function_type2, a
+    # StochasticQ's network-space means
+    q_function: Callable
     preprocess: Callable  # raw observations -> network input
     pi: Any  # the exploration policy (its pure functions and params_func)
     schedule: Callable  # env step (int32) -> hyperparameter

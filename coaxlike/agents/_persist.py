@@ -221,6 +221,9 @@ def load(cls, path, env, **custom):
              "double", "prioritized", "seed")
     for name in names:
         kwargs[name] = config[name]
+    for name in ("distributional", "value_range", "num_bins", "num_quantiles"):
+        if name in config:  # a distributional agent's settings (absent for a plain one)
+            kwargs[name] = config[name]
     kwargs["hidden"] = tuple(kwargs["hidden"])
     n_envs = config["n_envs"] if isinstance(env, str) else None
     agent = cls(env, n_envs=n_envs, **kwargs)
