@@ -290,3 +290,53 @@ def test_vector_monitor_on_a_gymnasium_vector_env():
     assert env.T == 60 * 3 - reset_steps
     assert np.all(env.G == env.t)             # CartPole pays 1 per step
     env.close()
+
+
+EXIT_SCRIPT = """
+import logging, sys
+sys.path.insert(0, {tests!r})
+from test_train_monitor import ScriptedEnv
+from coaxlike.wrappers import TrainMonitor
+env = TrainMonitor(ScriptedEnv(lengths=(3, 5)), tensorboard_dir={logdir!r})
+env.reset()
+for a in (0, 0, 0):
+    env.step(a)
+env.reset()                                 # the first episode's line is written here
+for a in {actions}:
+    env.step(a)
+env.record_metrics({{"QLearning/loss": 0.5}})  # after the last step: part of the last line
+print("exiting without close()", flush=True)
+"""
+
+
+@pytest.mark.parametrize("actions, finished", [((0, 0), False), ((0, 0, 0, 0, 0), True)])
+def test_exit_without_close_writes_the_last_episode(tmp_path, actions, finished):
+    """coax scripts end without ``env.close()``: the last episode, unfinished or just
+    finished, is still logged and its scalars reach the event file (before tensorboardX's own
+    exit handler closes the writer)."""
+    import subprocess
+    import sys
+    script = EXIT_SCRIPT.format(tests=os.path.dirname(__file__), logdir=str(tmp_path),
+                                actions=actions)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "ep: " in line]
+    assert len(lines) == 2 and "ep: 1," in lines[0] and "G: 3," in lines[0]
+    t = len(actions)
+    assert f"ep: 2,\tT: {3 + t}," in lines[1] and f"t: {t}," in lines[1]
+    assert f"G: {t}," in lines[1] and "QLearning/loss: 0.5" in lines[1]
+    assert ("avg_G: 4," if finished else "avg_G: 3,") in lines[1]  # finished ones only
+    scalars, *_ = read_events(tmp_path)
+    assert scalars["episode/return"] == [(3, 3.0), (3 + t, float(t))]
+    assert scalars["QLearning/loss"] == [(3 + t, 0.5)]
+
+
+def test_close_writes_the_last_episode_once(caplog):
+    env = TrainMonitor(ScriptedEnv())
+    env.reset()
+    env.step(1)
+    with caplog.at_level(logging.INFO):
+        env.close()
+        env.close()
+    assert [r.getMessage()[:6] for r in caplog.records] == ["ep: 1,"]

@@ -4,6 +4,7 @@ The per-step work stays in the two wrappers (a few additions per step); everythi
 more (reading device metrics, formatting log lines, writing TensorBoard events) happens once
 per finished episode.
 """
+import atexit
 import collections.abc
 import datetime
 import json
@@ -13,6 +14,7 @@ import numbers
 import os
 import re
 import tempfile
+import weakref
 
 import numpy as np
 
@@ -27,6 +29,28 @@ _MAX_PENDING = 256
 _TIMESTAMPED = re.compile(r".*[/\\]\d{8}_\d{6}$")
 _ALWAYS_LOGGED = ("loss", "entropy", "kl_div")
 _LOGGER_KWARGS = ("name", "level", "output_filepath", "output_level")
+
+
+# monitors not closed yet: at interpreter exit each writes what it still holds (see
+# _MonitorBase._flush_at_exit); weak, so an unreachable monitor is simply dropped
+_OPEN = weakref.WeakSet()
+
+
+def _flush_open_monitors():
+    for monitor in list(_OPEN):
+        try:
+            monitor._flush_at_exit()
+        except Exception:  # one failing monitor must not keep the others from writing
+            monitor.logger.exception("could not write the monitor's last records at exit")
+
+
+def _flush_before_writers_close(monitor):
+    """Keep ``monitor`` in the exit flush, which must run before tensorboardX's own exit
+    handlers close the writers: atexit runs handlers last-in first-out, so the flush is moved
+    to the end of the stack whenever a monitor or a writer is created."""
+    _OPEN.add(monitor)
+    atexit.unregister(_flush_open_monitors)
+    atexit.register(_flush_open_monitors)
 
 
 def _check_flag(value, argname):
@@ -83,6 +107,7 @@ class _MonitorBase:
             self._tensorboard_dir = path
         self._tensorboard = None
         self._reset_monitor()
+        _flush_before_writers_close(self)
 
     def _reset_monitor(self):
         self.T = 0
@@ -208,6 +233,7 @@ class _MonitorBase:
                 raise ImportError("TrainMonitor(tensorboard_dir=...) needs tensorboardX: "
                                   "pip install 'coaxlike[tensorboard]'") from e
             self._tensorboard = SummaryWriter(self._tensorboard_dir, flush_secs=10)
+            _flush_before_writers_close(self)
         return self._tensorboard
 
     @property
@@ -252,7 +278,12 @@ class _MonitorBase:
                 self.tensorboard.add_scalar(name, value, global_step=self.T)
         self._sums = {}
 
+    def _flush_at_exit(self):
+        """What ``close`` writes, for a monitor still open when the interpreter exits."""
+        self._close_monitor()
+
     def _close_monitor(self):
+        _OPEN.discard(self)
         if self._tensorboard is not None:
             self._fold_pending()
             self._tensorboard.close()

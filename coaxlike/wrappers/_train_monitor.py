@@ -40,7 +40,9 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
     A drop-in for ``coax.wrappers.TrainMonitor``. Each episode ends with one ``logging`` line
     (``ep``, ``T``, ``G``, ``avg_r``, ``avg_G``, ``t``, ``dt`` and the averages of the metrics
     recorded with :meth:`record_metrics` during the episode), written when the next episode is
-    reset (so that metrics recorded after the last step count) or on :meth:`close`. With
+    reset (so that metrics recorded after the last step count), on :meth:`close`, or when the
+    interpreter exits (coax scripts often end without ``close``; coax itself writes a line
+    only at the next reset, so its last episode goes unlogged). With
     ``tensorboard_dir`` the same figures go to TensorBoard as ``episode/return``,
     ``episode/steps``, ``episode/avg_reward``, ``episode/avg_step_duration_ms``,
     ``episode/episode``, the metric averages under their own names and a histogram
@@ -143,8 +145,16 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
             self._flush_window()
             self.t = 0  # written: a second call writes nothing
 
+    def _flush_at_exit(self):
+        self._write_pending_episode()
+        self._close_monitor()
+
     def close(self):
-        """Write the last episode's line, close the TensorBoard writer and the env."""
+        """Write the last episode's line, close the TensorBoard writer and the env.
+
+        A monitor still open when the interpreter exits does the same, except closing the
+        env: the last episode (finished or not) is logged and its scalars are written.
+        """
         self._write_pending_episode()
         self._close_monitor()
         super().close()
