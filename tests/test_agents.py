@@ -262,10 +262,58 @@ def test_load_refuses_what_does_not_match(tmp_path, fresh):
         DQN.load(path, func=lambda S, is_training: S)
     loaded = DQN.load(path, exploration=optax.linear_schedule(1.0, 0.0, 100))
     assert _equal_trees(loaded.params, fresh.params) and loaded.num_timesteps == 0
+    default = DQN("CartPole-v1", seed=0, **SMALL).save(tmp_path / "b")
+    with pytest.raises(ValueError, match="exploration must be None"):
+        DQN.load(default, exploration=0.1)
     with pytest.raises(ValueError, match="not a coaxlike file"):
         bad = tmp_path / "c.cxl"
         bad.write_bytes(b"x" * 100)
         DQN.load(bad)
+
+
+@pytest.mark.parametrize("make, exploration, want", [
+    (lambda q: coaxlike.BoltzmannPolicy(q, temperature=0.25), None, None),
+    (lambda q: coaxlike.BoltzmannPolicy(q, temperature=0.25), 0.5, 0.5),
+    (lambda q: coaxlike.EpsilonGreedy(q, epsilon=0.3), None, None),
+])
+def test_a_policy_swapped_in_after_construction_is_restored_by_load(tmp_path, make,
+                                                                    exploration, want):
+    def swapped():
+        agent = DQN("CartPole-v1", seed=2, **SMALL).learn(96, progress_bar=False)
+        agent.policy = make(agent.q)
+        if exploration is not None:
+            agent.exploration = exploration
+        return agent.learn(32, progress_bar=False)  # the swapped policy acts
+
+    agent = swapped()
+    path = agent.save(tmp_path / "swapped", include_buffer=True)
+    loaded = DQN.load(path, env=agent.env)  # the env goes on from where it was
+    assert type(loaded.policy) is type(agent.policy) and loaded.policy.q is loaded.q
+    assert float(loaded.policy._hp) == float(agent.policy._hp)
+    assert _equal_trees(jax.random.key_data(loaded.policy._key),
+                        jax.random.key_data(agent.policy._key))
+    assert (loaded.exploration is None) == (want is None)
+    if want is not None:
+        assert float(loaded.exploration(10**6)) == want
+    # training goes on as if never saved: the same actions drawn, the same parameters
+    straight = swapped().learn(64, progress_bar=False)
+    loaded.learn(64, progress_bar=False)
+    assert _equal_trees(loaded.params, straight.params)
+
+
+def test_load_asks_for_a_policy_it_cannot_rebuild(tmp_path):
+    class MyGreedy(coaxlike.EpsilonGreedy):
+        pass
+
+    agent = DQN("CartPole-v1", seed=0, **SMALL)
+    agent.policy = MyGreedy(agent.q, 0.2)
+    path = agent.save(tmp_path / "mine")
+    with pytest.raises(ValueError, match="policy is required.*MyGreedy"):
+        DQN.load(path)
+    loaded = DQN.load(path, policy=lambda q: MyGreedy(q, 0.9))
+    assert type(loaded.policy) is MyGreedy and loaded.policy.epsilon == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="does not match|differ"):
+        DQN.load(path, policy=lambda q: coaxlike.BoltzmannPolicy(q, 0.1))
 
 
 # --- slow: the defaults learn -----------------------------------------------------------------

@@ -2,6 +2,8 @@
 import math
 import numbers
 
+import numpy as np
+
 __all__ = []  # private module
 
 
@@ -53,3 +55,38 @@ def number_or_schedule(value, name, low, high, *, low_open=False):
         real_in(first, f"{name}(0)", low, high, low_open=low_open)
         return value
     return real_in(value, name, low, high, low_open=low_open)
+
+
+def boolean(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_size, gamma,
+                 train_freq, gradient_steps, target_update_interval, tau, max_grad_norm,
+                 n_step, double, prioritized, seed):
+    """The DQN agent's static hyperparameters, each checked (``ValueError`` naming it)."""
+    c = {"hidden": hidden_sizes(hidden),
+         "buffer_size": positive_int(buffer_size, "buffer_size"),
+         "learning_starts": nonnegative_int(learning_starts, "learning_starts"),
+         "batch_size": positive_int(batch_size, "batch_size"),
+         "gamma": real_in(gamma, "gamma", 0.0, 1.0),
+         "train_freq": positive_int(train_freq, "train_freq"),
+         "gradient_steps": positive_int(gradient_steps, "gradient_steps", allow=(-1,)),
+         "target_update_interval": positive_int(target_update_interval,
+                                                "target_update_interval"),
+         "tau": real_in(tau, "tau", 0.0, 1.0, low_open=True),
+         "max_grad_norm": None if max_grad_norm is None else real_in(
+             max_grad_norm, "max_grad_norm", 0.0, math.inf, low_open=True),
+         "n_step": positive_int(n_step, "n_step"),
+         "double": boolean(double, "double"),
+         "prioritized": boolean(prioritized, "prioritized"),
+         "n_envs": n_envs, "env_id": env_id,
+         "seed": nonnegative_int(seed, "seed")}
+    if c["gradient_steps"] == -1:
+        c["gradient_steps"] = c["train_freq"] * c["n_envs"]
+    if c["batch_size"] > c["buffer_size"]:
+        raise ValueError(f"batch_size must be at most buffer_size={c['buffer_size']}, got "
+                         f"{c['batch_size']}")
+    return c

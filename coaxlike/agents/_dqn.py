@@ -7,15 +7,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..policies import EpsilonGreedy, ValuePolicy
+from ..policies import EpsilonGreedy
 from ..policies._base import _values_type2
 from ..reward_tracing import NStep
-from . import _build, _config, _distributional, _functional, _learn, _persist
+from . import _build, _config, _distributional, _exploration, _functional, _learn, _persist
 from ._functional import DQNOptState, DQNParams, PolicyState
 
 __all__ = ["DQN"]
 
-DEFAULT_EXPLORATION = (1.0, 0.05, 10_000)  # linear epsilon: start, end, env steps
+
+
+def default_learning_rate():
+    """The default learning rate: a schedule over gradient updates (see :class:`DQN`)."""
+    return optax.cosine_decay_schedule(1e-3, 50_000, alpha=0.01)
 
 
 class DQN:
@@ -130,42 +134,25 @@ class DQN:
         if policy is not None and not callable(policy):
             raise TypeError(f"policy must be a factory q -> ValuePolicy or None, got "
                             f"{type(policy).__name__}")
-        c = {"hidden": _config.hidden_sizes(hidden),
-             "buffer_size": _config.positive_int(buffer_size, "buffer_size"),
-             "learning_starts": _config.nonnegative_int(learning_starts, "learning_starts"),
-             "batch_size": _config.positive_int(batch_size, "batch_size"),
-             "gamma": _config.real_in(gamma, "gamma", 0.0, 1.0),
-             "train_freq": _config.positive_int(train_freq, "train_freq"),
-             "gradient_steps": _config.positive_int(gradient_steps, "gradient_steps",
-                                                    allow=(-1,)),
-             "target_update_interval": _config.positive_int(target_update_interval,
-                                                            "target_update_interval"),
-             "tau": _config.real_in(tau, "tau", 0.0, 1.0, low_open=True),
-             "max_grad_norm": None if max_grad_norm is None else _config.real_in(
-                 max_grad_norm, "max_grad_norm", 0.0, math.inf, low_open=True),
-             "n_step": _config.positive_int(n_step, "n_step"),
-             "double": _check_bool(double, "double"),
-             "prioritized": _check_bool(prioritized, "prioritized"),
-             "n_envs": envs.num_envs, "env_id": env_id,
-             "seed": _config.nonnegative_int(seed, "seed")}
+        c = _config.agent_config(
+            envs.num_envs, env_id, hidden=hidden, buffer_size=buffer_size,
+            learning_starts=learning_starts, batch_size=batch_size, gamma=gamma,
+            train_freq=train_freq, gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval, tau=tau,
+            max_grad_norm=max_grad_norm, n_step=n_step, double=double,
+            prioritized=prioritized, seed=seed)
         c.update(_distributional.check(distributional, value_range, num_bins, num_quantiles,
                                        c["gamma"]))
         if learning_rate is None:
-            learning_rate = optax.cosine_decay_schedule(1e-3, 50_000, alpha=0.01)
+            learning_rate = default_learning_rate()
             c["learning_rate"] = "default"
         else:
             learning_rate = _config.number_or_schedule(learning_rate, "learning_rate", 0.0,
                                                        math.inf, low_open=True)
             c["learning_rate"] = "custom" if callable(learning_rate) else learning_rate
-        if c["gradient_steps"] == -1:
-            c["gradient_steps"] = c["train_freq"] * c["n_envs"]
-        if c["batch_size"] > c["buffer_size"]:
-            raise ValueError(f"batch_size must be at most buffer_size={c['buffer_size']}, got "
-                             f"{c['batch_size']}")
         if policy is None and exploration is not None:  # epsilon: checked before building
             _config.number_or_schedule(exploration, "exploration", 0.0, 1.0)
         c["func"] = None if func is None else "custom"
-        c["policy"] = None if policy is None else "custom"
         self._config = c
         self.env = envs
         self.gamma = c["gamma"]
@@ -177,15 +164,9 @@ class DQN:
         self.learner = _build.make_learner(self.q, c["double"], _build.make_optimizer(
             learning_rate, c["max_grad_norm"]))
         self.q_targ = self.learner.q_targ
-        self._policy_factory = policy
         pi = EpsilonGreedy(self.q, 1.0) if policy is None else policy(self.q)
         if exploration is None and policy is None:
-            exploration = optax.linear_schedule(*DEFAULT_EXPLORATION)
-            c["exploration"] = "default"
-        elif exploration is None:
-            c["exploration"] = None
-        else:
-            c["exploration"] = "custom" if callable(exploration) else float(exploration)
+            exploration = _exploration.DEFAULT_SCHEDULE
         self._set_policy(pi, exploration)
         self.tracer = NStep(c["n_step"], c["gamma"], num_envs=c["n_envs"])
         self.buffer = _build.make_buffer(c["prioritized"], c["buffer_size"], c["seed"])
@@ -205,6 +186,7 @@ class DQN:
         ``agent.q``). Setting another one, e.g. ``agent.policy = BoltzmannPolicy(agent.q,
         0.1)``, changes exploration without retraining; the new policy keeps its own
         hyperparameter (``exploration`` becomes ``None``) until :attr:`exploration` is set.
+        :meth:`save` records the policy the agent has, and :meth:`load` rebuilds it.
         """
         return self._policy
 
@@ -223,19 +205,7 @@ class DQN:
         self._set_policy(self._policy, schedule)
 
     def _set_policy(self, pi, exploration):
-        if not isinstance(pi, ValuePolicy):
-            raise TypeError(f"policy must be a coaxlike value policy (EpsilonGreedy, "
-                            f"BoltzmannPolicy), got {type(pi).__name__}")
-        if pi.q is not self.q:
-            raise ValueError("policy must act on the agent's own Q-function agent.q, got a "
-                             "policy over another Q")
-        if exploration is not None:
-            low, high = (0.0, 1.0) if pi._hp_name == "epsilon" else (0.0, math.inf)
-            exploration = _config.number_or_schedule(exploration, "exploration", low, high,
-                                                     low_open=pi._hp_name != "epsilon")
-            if not callable(exploration):
-                value = exploration
-                exploration = lambda step: value  # noqa: E731 - a constant schedule
+        exploration, self._exploration_tag = _exploration.check(pi, self.q, exploration)
         self._policy, self._exploration = pi, exploration
         self._schedule_jit = None if exploration is None else jax.jit(exploration)
         self._static = _functional._Static(
@@ -424,7 +394,9 @@ class DQN:
 
         The file holds the hyperparameters (static, fingerprinted), the online and target
         networks, the optimizer state, the counters (schedule positions), the PRNG keys,
-        the policy's hyperparameter and the envs' last observations; with
+        the policy (its class, hyperparameter and exploration schedule: the default, a
+        constant, none or a custom one, which :meth:`load` asks for again) and the envs'
+        last observations; with
         ``include_buffer=True`` also the replay buffer, its sampler state and the tracer's
         pending steps, so that training continues exactly as if never interrupted (given
         the same env object in the same state).
@@ -442,8 +414,26 @@ class DQN:
         Args:
             path: the file.
             env: the env (id, env or vector env); default: ``gym.make_vec`` of the saved id.
-            func, learning_rate, exploration, policy: required when the agent was built
-                with a custom one (a function cannot be stored); else must be ``None``.
+            func, learning_rate: required when the agent was built with a custom one (a
+                function cannot be stored); else must be ``None``.
+            exploration: required when the saved agent's exploration was a custom schedule;
+                else must be ``None``.
+            policy: a factory ``q -> ValuePolicy``, required when the saved agent's policy
+                is not one of the library's (:class:`~coaxlike.EpsilonGreedy`,
+                :class:`~coaxlike.BoltzmannPolicy`); those are rebuilt from the file as the
+                agent had them when saved (a policy swapped in after construction
+                included), with their hyperparameter, key and exploration schedule.
+
+        Examples:
+            >>> import os, tempfile
+            >>> import coaxlike
+            >>> from coaxlike.agents import DQN
+            >>> agent = DQN("CartPole-v1", hidden=(8,), seed=0)
+            >>> agent.policy = coaxlike.BoltzmannPolicy(agent.q, temperature=0.1)
+            >>> path = agent.save(os.path.join(tempfile.mkdtemp(), "agent"))
+            >>> loaded = DQN.load(path)
+            >>> type(loaded.policy).__name__, loaded.policy.temperature, loaded.exploration
+            ('BoltzmannPolicy', 0.1, None)
 
         Raises:
             ValueError: damaged or foreign file, or a file that does not match (names what
@@ -456,12 +446,6 @@ class DQN:
         c = self._config
         return (f"DQN(env={c['env_id'] or type(self.env).__name__}, n_envs={c['n_envs']}, "
                 f"num_timesteps={self.num_timesteps}, num_updates={self.num_updates})")
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 def _is_single(observation, space):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..serialization import load_object, save_object
 from ..serialization._file import _HEAD, _LENGTH, MAGIC, resolve_path
-from . import _build
+from . import _build, _exploration
 
 __all__ = []  # private module
 
@@ -99,9 +99,8 @@ def _restore_replay(buffer, tree):
 # --- the protocol ----------------------------------------------------------------------------
 
 def serial_static(agent, include_buffer):
-    pi = agent.policy
     return {"config": agent._config, "learner": agent.learner._serial_static(),
-            "policy": {"class": type(pi).__name__, "hyperparameter": pi._hp_name},
+            "policy": _exploration.describe(agent.policy, agent._exploration_tag),
             "include_buffer": bool(include_buffer)}
 
 
@@ -191,17 +190,19 @@ def _saved_static(path):
         raise ValueError(f"{path!r} is corrupted: its description is not readable") from None
 
 
-def load(cls, path, env, **custom):
+def load(cls, path, env, *, func, learning_rate, exploration, policy):
     static = _saved_static(path)
     try:
         config = static["config"]
         include_buffer = bool(static["include_buffer"])
+        saved_policy = {"class": static["policy"]["class"],
+                        "exploration": static["policy"]["exploration"]}
     except (KeyError, TypeError):
         raise ValueError(f"{path!r} is not a saved DQN agent: its description has no DQN "
                          "configuration") from None
     kwargs = {}
-    for name in ("func", "learning_rate", "exploration", "policy"):
-        saved, given = config.get(name), custom[name]
+    for name, given in (("func", func), ("learning_rate", learning_rate)):
+        saved = config.get(name)
         if saved == "custom":
             if given is None:
                 raise ValueError(f"{name} is required: the agent was saved with a custom "
@@ -210,8 +211,10 @@ def load(cls, path, env, **custom):
         elif given is not None:
             raise ValueError(f"{name} must be None: the agent was saved with "
                              f"{name}={saved!r}, got {given!r}")
-        elif name in ("learning_rate", "exploration") and saved not in ("default", None):
+        elif name == "learning_rate" and saved != "default":
             kwargs[name] = saved
+    kwargs["policy"], kwargs["exploration"] = _exploration.for_loading(
+        saved_policy, str(path), policy, exploration)
     if env is None:
         if config.get("env_id") is None:
             raise ValueError("env is required: the agent was saved without an env id")
