@@ -101,11 +101,37 @@ def test_callback_stops_training_and_logs_go_to_tensorboard_csv_and_plain_lines(
     assert [i["num_timesteps"] for i in seen if "eval_return" in i] == [128]
     out = capsys.readouterr().out  # not a terminal: plain lines
     assert "DQN | steps" in out and "eval" in out
-    with open(tmp_path / "progress.csv") as f:
+    (run,) = os.listdir(tmp_path)  # one run directory <start time>, as TrainMonitor makes
+    with open(tmp_path / run / "progress.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows and {"num_timesteps", "loss", "epsilon", "eval_return"} <= set(rows[0])
-    assert any(r["eval_return"] not in ("", "nan") for r in rows)
-    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path))
+    assert [float(r["eval_return"]) for r in rows if r["eval_return"] != "nan"] == [
+        seen[7]["eval_return"]]
+    # TensorBoard through VectorTrainMonitor: its episode scalars, the agent's training ones
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    events = accumulator.EventAccumulator(str(tmp_path / run), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"episode/return", "episode/steps", "train/loss", "rollout/exploration_rate",
+            "time/fps", "eval/mean_reward"} <= tags
+    finished = [g for info in seen for g in info["episode_returns"]]
+    assert [e.value for e in events.Scalars("episode/return")] == finished
+    assert [e.value for e in events.Scalars("episode/steps")] == finished  # CartPole: r = 1
+    losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert losses[-1][0] <= 192 and all(np.isfinite(v) for _, v in losses)
+    assert [(e.step, e.value) for e in events.Scalars("eval/mean_reward")] == [
+        (128, pytest.approx(seen[7]["eval_return"]))]
+    # a second learn() goes on with the episodes in progress: their lengths stay exact
+    seen.clear()
+    agent.learn(320, log_dir=str(tmp_path / "more"), progress_bar=False,
+                callback=lambda agent, info: seen.append(info))
+    (run,) = os.listdir(tmp_path / "more")
+    events = accumulator.EventAccumulator(str(tmp_path / "more" / run))
+    events.Reload()
+    finished = [g for info in seen for g in info["episode_returns"]]
+    assert finished and [e.value for e in events.Scalars("episode/return")] == finished
+    assert [e.value for e in events.Scalars("episode/steps")] == finished
+    assert min(e.step for e in events.Scalars("episode/steps")) > 192
 
 
 def test_target_network_moves_inside_the_round_where_the_interval_falls(trained):

@@ -351,7 +351,13 @@ class DQN:
                 env steps (``n_eval_episodes`` episodes; see :func:`evaluate_policy`).
             eval_freq: env steps between evaluations.
             n_eval_episodes: episodes per evaluation.
-            log_dir: directory for TensorBoard event files and ``progress.csv``.
+            log_dir: a directory; the call writes into a run directory ``log_dir/<start
+                time>`` (``%Y%m%d_%H%M%S``): TensorBoard events from a
+                :class:`~coaxlike.wrappers.VectorTrainMonitor` that the envs are stepped
+                through (``episode/return``, ``episode/steps``, ... at the agent's env-step
+                count) and, with its writer, ``train/loss``, ``rollout/ep_rew_mean``,
+                ``rollout/exploration_rate``, ``time/fps``, ``eval/mean_reward``; the same
+                rows in ``progress.csv``.
             log_interval: seconds between plain progress lines.
 
         Returns:

@@ -34,9 +34,10 @@ class LoopState:
                    resetting=np.zeros(k, bool), recent=collections.deque(maxlen=n + 1))
 
 
-def _collect(agent, loop, steps):
-    """``steps`` vector steps with ``agent.policy``; returns the finished episodes' returns."""
-    envs, pi, tracer, buffer = agent.env, agent.policy, agent.tracer, agent.buffer
+def _collect(agent, loop, steps, envs, monitor=None):
+    """``steps`` vector steps of ``envs`` (the agent's, or a monitor over them) with
+    ``agent.policy``; returns the finished episodes' returns."""
+    pi, tracer, buffer = agent.policy, agent.tracer, agent.buffer
     finished = []
     for _ in range(steps):
         S = loop.obs
@@ -48,6 +49,8 @@ def _collect(agent, loop, steps):
                     f"non-finite Q-values while acting at env step {agent.num_timesteps}: "
                     f"{error}; the agent keeps its current parameters") from error
             raise
+        if monitor is not None:  # its episode scalars at the agent's env-step count
+            monitor.T = agent.num_timesteps
         S_next, R, terminated, truncated, _ = envs.step(A)
         done = terminated | truncated
         trunc_only = truncated & ~terminated
@@ -117,7 +120,7 @@ def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq
     if loop.obs is None:
         loop.obs, _ = agent.env.reset(seed=c["seed"])
     start, end = agent.num_timesteps, agent.num_timesteps + total
-    logger = Logger(progress_bar, log_dir, start, end, log_interval)
+    logger = Logger(agent, loop, progress_bar, log_dir, start, end, log_interval)
     k, per_round, hp_set = c["n_envs"], c["train_freq"], None
     try:
         while agent.num_timesteps < end:
@@ -131,7 +134,7 @@ def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq
                     hp_set = hp
             before = agent.num_timesteps
             steps = min(per_round - done_in_round, -(-(end - agent.num_timesteps) // k))
-            finished = _collect(agent, loop, steps)
+            finished = _collect(agent, loop, steps, logger.env, logger.monitor)
             loss = None
             if ((agent.num_timesteps // k) % per_round == 0
                     and agent.num_timesteps >= c["learning_starts"]

@@ -1,11 +1,20 @@
-"""Progress and logs of :meth:`DQN.learn`: a tqdm bar or plain lines, TensorBoard and CSV."""
+"""Progress and logs of :meth:`DQN.learn`: a tqdm bar or plain lines, TensorBoard and CSV.
+
+TensorBoard goes through :class:`~coaxlike.wrappers.VectorTrainMonitor`: the agent steps its
+envs through one for the duration of a :meth:`DQN.learn` call with ``log_dir``, so that the
+episode scalars are the monitor's own, and writes its training scalars with the monitor's
+writer.
+"""
 import csv
+import logging
 import math
 import os
 import sys
 import time
 
 import numpy as np
+
+from ..wrappers import VectorTrainMonitor
 
 __all__ = []  # private module
 
@@ -18,12 +27,15 @@ class Logger:
 
     * progress: a tqdm bar when stdout is a terminal, otherwise a plain line every
       ``interval`` seconds (and at the end);
-    * ``log_dir``: TensorBoard scalars (tensorboardX) under the SB3-style tags
-      ``rollout/ep_rew_mean``, ``train/loss``, ``rollout/exploration_rate``, ``time/fps``,
-      ``eval/mean_reward``, and ``progress.csv`` with the columns of ``_FIELDS``.
+    * ``log_dir``: a :class:`~coaxlike.wrappers.VectorTrainMonitor` over the agent's envs
+      (``self.env``, what the collection loop steps) writing the ``episode/*`` scalars and
+      the ``actions`` histogram into a run directory ``log_dir/<start time>``; its writer
+      also takes the rows' scalars under the SB3-style tags ``rollout/ep_rew_mean``,
+      ``train/loss``, ``rollout/exploration_rate``, ``time/fps``, ``eval/mean_reward``; the
+      rows go to ``progress.csv`` in the same directory, with the columns of ``_FIELDS``.
     """
 
-    def __init__(self, progress, log_dir, start, end, interval):
+    def __init__(self, agent, loop, progress, log_dir, start, end, interval):
         self.start, self.end, self.interval = start, end, float(interval)
         self.t0 = self.t_line = time.perf_counter()
         self.bar = self.plain = None
@@ -33,16 +45,13 @@ class Logger:
                 self.bar = tqdm(total=end - start, unit=" steps", desc="DQN", leave=True)
             else:
                 self.plain = True
-        self.writer = self.csv_file = self.csv = None
+        self.env, self.monitor, self.writer = agent.env, None, None
+        self.csv_file = self.csv = None
         if log_dir is not None:
-            try:
-                from tensorboardX import SummaryWriter
-            except ImportError as error:
-                raise ImportError("log_dir needs tensorboardX: pip install "
-                                  "'coaxlike[tensorboard]'") from error
-            os.makedirs(log_dir, exist_ok=True)
-            self.writer = SummaryWriter(log_dir)
-            path = os.path.join(log_dir, "progress.csv")
+            self.monitor = _monitor(agent.env, loop, log_dir)
+            self.env = self.monitor
+            self.writer = self.monitor.tensorboard
+            path = os.path.join(self.monitor.tensorboard_dir, "progress.csv")
             new = not os.path.exists(path)
             self.csv_file = open(path, "a", newline="")
             self.csv = csv.DictWriter(self.csv_file, fieldnames=_FIELDS)
@@ -105,8 +114,20 @@ class Logger:
         elif self.plain and self.last:
             print(self._line(self.last), flush=True)
         if self.writer is not None:
-            self.writer.close()
+            self.writer.close()  # the monitor's writer; the envs stay open (they are the agent's)
             self.csv_file.close()
+
+
+def _monitor(envs, loop, log_dir):
+    """A :class:`~coaxlike.wrappers.VectorTrainMonitor` over ``envs`` that goes on from the
+    collection loop's state: each sub-env's running length and return; a sub-env whose next
+    step is gymnasium's autoreset step (which the monitor does not count) starts at -1."""
+    monitor = VectorTrainMonitor(envs, tensorboard_dir=os.fspath(log_dir), name="DQN",
+                                 level=logging.WARNING)  # episode lines: the bar shows them
+    monitor.ep = loop.episodes
+    monitor.t = np.where(loop.resetting, -1, loop.lengths).astype(np.int64)
+    monitor.G = np.array(loop.returns, np.float64)
+    return monitor
 
 
 def _tqdm():
