@@ -114,7 +114,8 @@ class Logger:
         elif self.plain and self.last:
             print(self._line(self.last), flush=True)
         if self.writer is not None:
-            self.writer.close()  # the monitor's writer; the envs stay open (they are the agent's)
+            # the monitor's writer (monitor.close() would also close the agent's envs)
+            self.monitor._close_monitor()
             self.csv_file.close()
 
 
