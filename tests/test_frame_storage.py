@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from coaxlike.experience_replay import PrioritizedReplayBuffer, SimpleReplayBuffer
+from coaxlike.experience_replay import (PrioritizedReplayBuffer, PytreeReplayBuffer,
+                                       SimpleReplayBuffer)
 from coaxlike.experience_replay import _checks
 from coaxlike.reward_tracing import NStep, TransitionBatch
 
@@ -200,3 +201,73 @@ def test_a_capacity_that_does_not_fit_fails_on_allocation(monkeypatch):
     monkeypatch.undo()
     buffer.add(tb)  # the failed allocation left the buffer usable
     assert len(buffer) == 1
+
+
+# --- the in-graph buffer ---------------------------------------------------------------------
+
+def feed_pytree_and_compare(stream, capacity, sample_every=7, **kwargs):
+    """Lean and dense PytreeReplayBuffers fed the same batches (jitted add) and sampled with
+    the same keys: equal sizes and equal batches, field by field."""
+    batches = list(stream)
+    lean, dense = PytreeReplayBuffer(capacity, **kwargs), PytreeReplayBuffer(capacity,
+                                                                             lean=False)
+    state_l, state_d = lean.init(batches[0]), dense.init(batches[0])
+    assert state_l.frames is not None and state_d.frames is None
+    add_l, add_d = jax.jit(lean.add), jax.jit(dense.add)
+    sample = jax.jit(PytreeReplayBuffer.sample, static_argnums=2)
+    key = jax.random.key(0)
+    for i, tb in enumerate(batches):
+        state_l, state_d = add_l(state_l, tb), add_d(state_d, tb)
+        assert int(state_l.size) == int(state_d.size)
+        if i % sample_every == 0:
+            key, k = jax.random.split(key)
+            assert_batches_equal(*(jax.tree_util.tree_map(np.asarray, sample(s, k, 5))
+                                   for s in (state_l, state_d)))
+    return state_l, state_d
+
+
+@pytest.mark.slow  # compiles the lean add for each batch size: tens of seconds
+@pytest.mark.parametrize("n, k", [(1, 4), (3, 2)])
+def test_pytree_lean_equals_dense_single_env(n, k):
+    state, _ = feed_pytree_and_compare(single_env_stream(n * 10 + k, 400, n, k), 150)
+    # about one new frame per step plus one per episode (mean length 3.5)
+    assert int(state.frames.count[0]) <= 400 * (1 + 1 / 3)
+
+
+@pytest.mark.slow  # compiles the lean add for each batch size: tens of seconds
+def test_pytree_lean_equals_dense_vector_env():
+    state, _ = feed_pytree_and_compare(vector_env_stream(3, 150, 3, 4), 100)
+    assert int(state.frames.count[0]) <= 3 * 150 * (1 + 1 / 3)
+
+
+@pytest.mark.slow  # compiles the lean add: seconds
+def test_pytree_frame_ring_overflow_drops_the_oldest_rows():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (9, 2, 1, *FRAME), dtype=np.uint8)  # unrelated transitions
+    batches = [TransitionBatch.from_one_step(f[0], np.array([i]), np.array([float(i)]),
+                                             np.ones(1), f[1]) for i, f in enumerate(frames)]
+    lean = PytreeReplayBuffer(10, frame_capacity=12)
+    state = lean.init(batches[0])
+    add = jax.jit(lean.add)
+    for tb in batches:
+        state = add(state, tb)
+    # 12 frames hold the 6 newest transitions (S_seq, S_next, S: 2 distinct frames each)
+    assert int(state.size) == 6
+    tb = jax.tree_util.tree_map(np.asarray, lean.sample(state, jax.random.key(1), 50))
+    assert set(tb.A.tolist()) == set(range(3, 9))
+    np.testing.assert_array_equal(tb.S, frames[tb.A, 0, 0])
+    np.testing.assert_array_equal(tb.S_next, frames[tb.A, 1, 0])
+
+
+def test_pytree_layout_pools_frames_and_keeps_small_leaves_dense():
+    tb = next(single_env_stream(0, 5, 3, 2, extra=True))
+    state = PytreeReplayBuffer(20).init(tb)
+    assert [f.shape for f in state.frames.frames] == [(20 + 256, *FRAME)]
+    assert state.storage.S["frames"][0].times.shape == (20,)
+    assert state.storage.S_seq["frames"][1].times.shape == (20, 4)
+    assert state.storage.S["x"].shape == (20, 3)  # 12 bytes a row: dense
+    assert PytreeReplayBuffer(20, lean=False).init(tb).frames is None
+    with pytest.raises(ValueError, match="window must be an int >= 1, got 0"):
+        PytreeReplayBuffer(20, window=0)
+    with pytest.raises(ValueError, match="frame_capacity must be an int >= 1"):
+        PytreeReplayBuffer(20, frame_capacity=0)

@@ -7,12 +7,62 @@ frame once and every transition holds integer indices into the pool. Unlike thos
 here assumes how the frames relate: a frame is looked up among recently stored ones by a
 fingerprint and reused only if its bytes are equal, so sharing is verified, never assumed.
 """
+import jax
 import numpy as np
+
+from ..reward_tracing import TransitionBatch
 
 __all__ = []  # private module
 
 #: observation leaves whose row (one frame) has at least this many bytes go to a pool
 FRAME_BYTES = 512
+#: the observation fields, in the order of the "obs position" of :func:`plan_pools`
+OBS_FIELDS = ("S", "S_next", "S_seq")
+
+
+def plan_pools(batch: TransitionBatch, lean: bool = True, dtype_of=None):
+    """Which flat leaves of a stripped batch go to frame pools (the layout of lean storage).
+
+    An observation leaf is pooled when its row (one frame) has at least ``FRAME_BYTES``
+    bytes and ``S``, ``S_next`` and ``S_seq`` agree on it (same structure, ``S_next`` rows
+    shaped like ``S`` rows, ``S_seq`` rows ``(n + 1, *row)`` with one ``n`` for all leaves).
+    Leaves of one row shape and dtype share a pool.
+
+    Args:
+        batch: a stripped TransitionBatch (``W``, ``idx`` ``None``).
+        lean: ``False`` pools nothing.
+        dtype_of: ``leaf -> dtype`` of the stored frames (default: the leaf's numpy dtype).
+
+    Returns:
+        ``(offsets, pooled, pool_of, groups, n_seq)``: the flat position of each field's
+        first leaf; flat position -> ``(pool, obs position, leaf number in the pool)``;
+        ``(row, dtype) -> pool``; per pool the observation leaf numbers; ``n + 1`` (or
+        ``None`` when nothing is pooled).
+    """
+    dtype_of = dtype_of or (lambda x: np.asarray(x).dtype)
+    offsets, pooled, pool_of, groups, n_seq = {}, {}, {}, [], None
+    j = 0
+    for name in TransitionBatch._fields:
+        offsets[name] = j
+        j += len(jax.tree_util.tree_leaves(getattr(batch, name)))
+    obs = [jax.tree_util.tree_flatten(getattr(batch, f)) for f in OBS_FIELDS]
+    if not lean or not obs[0][1] == obs[1][1] == obs[2][1]:
+        return offsets, pooled, pool_of, groups, n_seq
+    for leaf, (s, s_next, s_seq) in enumerate(zip(*(o[0] for o in obs))):
+        row, dtype = np.shape(s)[1:], np.dtype(dtype_of(s))
+        if (dtype.itemsize * int(np.prod(row)) < FRAME_BYTES
+                or np.shape(s_next)[1:] != row or np.shape(s_seq)[2:] != row
+                or np.ndim(s_seq) != len(row) + 2
+                or n_seq not in (None, np.shape(s_seq)[1])):
+            continue
+        n_seq = np.shape(s_seq)[1]
+        p = pool_of.setdefault((row, dtype), len(pool_of))
+        if p == len(groups):
+            groups.append([])
+        for position, field in enumerate(OBS_FIELDS):
+            pooled[offsets[field] + leaf] = (p, position, len(groups[p]))
+        groups[p].append(leaf)
+    return offsets, pooled, pool_of, groups, n_seq
 
 
 class FramePool:

@@ -4,10 +4,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..reward_tracing import TransitionBatch
 from ..typing import Array, PRNGKey
 from ._checks import check_positive_int, check_rows, strip
+from ._frame_pool import plan_pools
+from ._pytree_frames import FrameIndex, FramePools, gather, insert, is_index, valid_size
 
 __all__ = ["BufferState", "PytreeReplayBuffer"]
 
@@ -19,19 +22,23 @@ class BufferState(NamedTuple):
         storage: a :class:`~coaxlike.reward_tracing.TransitionBatch` whose leaves have
             leading axis ``capacity`` (``W`` and ``idx`` are ``None``: set on sampling).
         position: int32 scalar, the slot the next row is written to.
-        size: int32 scalar, the number of filled slots (at most ``capacity``).
+        size: int32 scalar, the number of valid rows (at most ``capacity``): the ``size``
+            slots before ``position``, in ring order.
+        frames: the frame rings of a lean buffer (``None`` when every leaf is stored
+            densely).
     """
 
     storage: TransitionBatch
     position: Array
     size: Array
+    frames: FramePools | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class PytreeReplayBuffer:
     """A uniform circular replay buffer for fully compiled training loops.
 
-    The buffer object holds only the static ``capacity``; the data lives in a
+    The buffer object holds only static settings (``capacity``, ...); the data lives in a
     :class:`BufferState` that :meth:`init`, :meth:`add` and :meth:`sample` take and return.
     All three are pure, so they work inside ``jax.jit``, ``jax.lax.scan`` and ``jax.vmap``
     (e.g. over a batch of independent buffer states). The number of rows added at once and
@@ -43,11 +50,31 @@ class PytreeReplayBuffer:
     Stored dtypes are JAX's canonical ones (int64/float64 become int32/float32 unless
     ``jax_enable_x64`` is on).
 
+    **Frames are stored once** (``lean=True``), as in :class:`SimpleReplayBuffer`: every
+    observation leaf of at least 512 bytes per row (an image, one frame of a
+    :class:`~coaxlike.wrappers.FrameStacking` tuple) lives in a ring of ``frame_capacity``
+    frames per frame shape and dtype (:attr:`BufferState.frames`), and the storage keeps
+    the int32 *time* of each frame instead (``S``, ``S_next``: ``(capacity,)``; ``S_seq``:
+    ``(capacity, n + 1)``). :meth:`add` inserts the frames in order, reusing an equal frame
+    among the last ``window`` of its ring (found by a fingerprint of its bytes, confirmed
+    byte for byte), so consecutive transitions and overlapping stacks share storage, and
+    :meth:`sample` gathers them back: every sampled batch equals, field by field, what dense
+    storage (``lean=False``) returns for the same data and key. When a ring wraps onto a frame
+    still in use, the oldest rows are dropped and ``state.size`` falls below ``capacity``
+    (only when transitions share fewer frames than a stream of env steps does: raise
+    ``frame_capacity``). Each :meth:`add` then costs ``O(capacity)`` for that check, and each
+    inserted frame ``O(window)``. Small observations (CartPole's) are stored densely, as
+    before.
+
     Args:
         capacity: the maximum number of transitions, an int >= 1.
+        lean: store each observation frame once (see above); ``False``: densely.
+        frame_capacity: frames per ring, an int >= 1; ``None``: ``capacity + capacity // 50
+            + 256``.
+        window: how many of the newest frames an inserted frame is compared with, int >= 1.
 
     Raises:
-        ValueError: if ``capacity`` is not an int >= 1.
+        ValueError: if an argument is out of range.
 
     Examples:
         >>> import jax, numpy as np
@@ -65,9 +92,17 @@ class PytreeReplayBuffer:
     """
 
     capacity: int
+    lean: bool = True
+    frame_capacity: int | None = None
+    window: int = 256
 
     def __post_init__(self):
         check_positive_int("capacity", self.capacity)
+        if not isinstance(self.lean, bool):
+            raise ValueError(f"lean must be a bool, got {self.lean!r}")
+        if self.frame_capacity is not None:
+            check_positive_int("frame_capacity", self.frame_capacity)
+        check_positive_int("window", self.window)
 
     def init(self, example_transition: TransitionBatch) -> BufferState:
         """An empty state shaped for rows like those of ``example_transition``.
@@ -77,21 +112,40 @@ class PytreeReplayBuffer:
                 leaf's ``shape[1:]`` and dtype are used.
 
         Returns:
-            BufferState: zero-filled storage with leaves ``(capacity, *row_shape)``,
+            BufferState: zero-filled storage with leaves ``(capacity, *row_shape)`` (pooled
+            observation leaves: their frame times, see the class docstring),
             ``position = size = 0``.
         """
-        def zeros(x):
-            return jnp.zeros((self.capacity, *x.shape[1:]),
-                             jax.dtypes.canonicalize_dtype(x.dtype))
+        batch = strip(example_transition)
+        _, pooled, pool_of, _, n_seq = plan_pools(batch, self.lean, _canonical_dtype)
+        leaves, treedef = jax.tree_util.tree_flatten(batch)
+        stored = []
+        for j, x in enumerate(leaves):
+            if j in pooled:
+                pool, position, _ = pooled[j]
+                lead = (n_seq,) if position == 2 else ()
+                row = next(r for (r, _), q in pool_of.items() if q == pool)
+                stored.append(FrameIndex(jnp.zeros((self.capacity, *lead), jnp.int32), pool,
+                                         row, _canonical_dtype(x).name))
+            else:
+                stored.append(jnp.zeros((self.capacity, *np.shape(x)[1:]), _canonical_dtype(x)))
+        frames = None
+        if pool_of:
+            size = (self.capacity + self.capacity // 50 + 256 if self.frame_capacity is None
+                    else self.frame_capacity)
+            frames = FramePools(
+                frames=tuple(jnp.zeros((size, *row), dtype) for row, dtype in pool_of),
+                fingerprints=tuple(jnp.zeros((size,), jnp.uint32) for _ in pool_of),
+                count=tuple(jnp.zeros((), jnp.int32) for _ in pool_of),
+                keys=jnp.zeros((self.capacity, len(pool_of)), jnp.int32))
+        zero = jnp.zeros((), jnp.int32)
+        return BufferState(treedef.unflatten(stored), zero, zero, frames)
 
-        storage = jax.tree_util.tree_map(zeros, strip(example_transition))
-        return BufferState(storage, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-
-    @staticmethod
-    def add(state: BufferState, transition_batch: TransitionBatch) -> BufferState:
+    def add(self, state: BufferState, transition_batch: TransitionBatch) -> BufferState:
         """Write the ``B`` rows of a batch at ``position, position + 1, ...`` (mod capacity).
 
-        When ``B > capacity`` only the last ``capacity`` rows are kept.
+        When ``B > capacity`` only the last ``capacity`` rows are kept. Pooled frames are
+        inserted into their rings (reused when an equal frame is among the last ``window``).
 
         Args:
             state: the buffer state.
@@ -104,17 +158,46 @@ class PytreeReplayBuffer:
             ValueError: at trace time, if structure or row shapes differ from the storage.
         """
         batch = strip(transition_batch)
-        num_rows = check_rows(state.storage, batch)
+        reference = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if is_index(x) else x,
+            state.storage, is_leaf=is_index)
+        num_rows = check_rows(reference, batch)
         capacity = state.storage.A.shape[0]
         keep = min(num_rows, capacity)
         idx = (state.position + jnp.arange(keep, dtype=jnp.int32)) % capacity
-
-        def write(store, x):
-            return store.at[idx].set(jnp.asarray(x)[num_rows - keep:].astype(store.dtype))
-
-        storage = jax.tree_util.tree_map(write, state.storage, batch)
-        return BufferState(storage, (state.position + keep) % capacity,
-                           jnp.minimum(state.size + keep, capacity))
+        stored, treedef = jax.tree_util.tree_flatten(state.storage, is_leaf=is_index)
+        rows = [jnp.asarray(x)[num_rows - keep:] for x in jax.tree_util.tree_leaves(batch)]
+        out = [None if is_index(store) else store.at[idx].set(x.astype(store.dtype))
+               for store, x in zip(stored, rows)]
+        frames = state.frames
+        position = (state.position + keep) % capacity
+        size = jnp.minimum(state.size + keep, capacity)
+        if frames is not None:
+            pools = [list(f) for f in frames[:3]]
+            keys = frames.keys
+            for p in range(len(pools[0])):
+                # S_seq first: it holds most of the frames, in time order
+                parts = sorted((j for j, x in enumerate(stored) if is_index(x) and x.pool == p),
+                               key=lambda j: -stored[j].times.ndim)
+                ring = pools[0][p]
+                new = jnp.concatenate([rows[j].reshape(-1, *ring.shape[1:]).astype(ring.dtype)
+                                       for j in parts])
+                pools[0][p], pools[1][p], pools[2][p], times = insert(
+                    ring, pools[1][p], pools[2][p], new, min(self.window, ring.shape[0]))
+                at, oldest = 0, None
+                for j in parts:
+                    store = stored[j]
+                    count = keep * int(np.prod(store.times.shape[1:], dtype=int))
+                    seg = times[at:at + count].reshape(keep, *store.times.shape[1:])
+                    at += count
+                    out[j] = FrameIndex(store.times.at[idx].set(seg), store.pool,
+                                        store.frame_shape, store.dtype)
+                    low = seg.reshape(keep, -1).min(axis=1)
+                    oldest = low if oldest is None else jnp.minimum(oldest, low)
+                keys = keys.at[idx, p].set(oldest)
+            frames = FramePools(tuple(pools[0]), tuple(pools[1]), tuple(pools[2]), keys)
+            size = valid_size(keys, frames.count, pools[0][0].shape[0], position, size)
+        return BufferState(treedef.unflatten(out), position, size, frames)
 
     @staticmethod
     def sample(state: BufferState, key: PRNGKey, batch_size: int) -> TransitionBatch:
@@ -126,11 +209,24 @@ class PytreeReplayBuffer:
             batch_size: the number of rows, a static int >= 1.
 
         Returns:
-            TransitionBatch: leaves ``(batch_size, *row_shape)``, ``W`` float32 ones and
-            ``idx`` the int32 slots drawn.
+            TransitionBatch: leaves ``(batch_size, *row_shape)`` (pooled frames gathered
+            back), ``W`` float32 ones and ``idx`` the int32 slots drawn.
         """
         batch_size = check_positive_int("batch_size", batch_size)
-        idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.size, 1),
-                                 dtype=jnp.int32)
-        rows = jax.tree_util.tree_map(lambda x: x[idx], state.storage)
+        capacity = state.storage.A.shape[0]
+        start = jnp.where(state.size == capacity, 0, (state.position - state.size) % capacity)
+        draw = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.size, 1),
+                                  dtype=jnp.int32)
+        idx = (start + draw) % capacity
+
+        def rows(x):
+            if is_index(x):
+                return gather(state.frames.frames[x.pool], x.times[idx])
+            return x[idx]
+
+        rows = jax.tree_util.tree_map(rows, state.storage, is_leaf=is_index)
         return rows._replace(W=jnp.ones((batch_size,), jnp.float32), idx=idx)
+
+
+def _canonical_dtype(x) -> np.dtype:
+    return jax.dtypes.canonicalize_dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)

@@ -7,12 +7,9 @@ import numpy as np
 from ..reward_tracing import TransitionBatch
 from . import _checks
 from ._checks import check_fits, check_positive_int, check_rows, strip
-from ._frame_pool import FRAME_BYTES, FramePool
+from ._frame_pool import FramePool, plan_pools
 
 __all__ = ["HostStorage", "warn_evicted"]
-
-_OBS_FIELDS = ("S", "S_next", "S_seq")
-
 
 class HostStorage:
     """Preallocated numpy storage for TransitionBatch rows with circular overwrite.
@@ -177,29 +174,7 @@ class HostStorage:
 
     def _allocate(self, batch, treedef, leaves):
         """Lay out and allocate storage for rows like those of ``batch``."""
-        offsets, pooled, pool_of, groups = {}, {}, {}, []
-        j = 0
-        for name in TransitionBatch._fields:
-            offsets[name] = j
-            j += len(jax.tree_util.tree_leaves(getattr(batch, name)))
-        obs = [jax.tree_util.tree_flatten(getattr(batch, f)) for f in _OBS_FIELDS]
-        if self.lean and obs[0][1] == obs[1][1] == obs[2][1]:
-            n_seq = None
-            for leaf, (s, s_next, s_seq) in enumerate(zip(*(o[0] for o in obs))):
-                row = np.asarray(s).shape[1:]
-                if (np.asarray(s).dtype.itemsize * int(np.prod(row)) < FRAME_BYTES
-                        or np.shape(s_next)[1:] != row or np.shape(s_seq)[2:] != row
-                        or np.ndim(s_seq) != len(row) + 2
-                        or n_seq not in (None, np.shape(s_seq)[1])):
-                    continue
-                n_seq = np.shape(s_seq)[1]
-                group = (row, np.asarray(s).dtype)
-                p = pool_of.setdefault(group, len(pool_of))
-                if p == len(groups):
-                    groups.append([])
-                for position, field in enumerate(_OBS_FIELDS):
-                    pooled[offsets[field] + leaf] = (p, position, len(groups[p]))
-                groups[p].append(leaf)
+        offsets, pooled, pool_of, groups, n_seq = plan_pools(batch, self.lean)
         row_bytes = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize
                         for j, x in enumerate(leaves) if j not in pooled)
         frame_bytes = sum(int(np.prod(row)) * dtype.itemsize for row, dtype in pool_of)
