@@ -1,5 +1,4 @@
 """Q: a state-action value function around a haiku forward pass."""
-import inspect
 import secrets
 
 import gymnasium as gym
@@ -10,28 +9,11 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_unit
+from ._signatures import check_preprocessor, modeltype
 from ._transforms import _describe_transform, _qualname, _transform_pair
 from ._tree_check import as_checked_tree, check_same_tree, fresh_containers
 
 __all__ = ["Q"]
-
-
-def _modeltype(func):
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"func must be a callable with an inspectable signature, got {func!r}"
-                        ) from e
-    positional = [p for p in params
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                  and p.default is p.empty]
-    if len(positional) == 2:
-        return 2
-    if len(positional) == 3:
-        return 1
-    raise TypeError("func must take (S, is_training) for a type-2 Q-function or "
-                    f"(S, A, is_training) for a type-1 Q-function, got signature "
-                    f"{inspect.signature(func)}")
 
 
 def _type1_as_type2(apply, n, start, action_preprocessor):
@@ -93,8 +75,10 @@ def _call_inputs(obj, s, a):
     if not obj.batched:
         S = jax.tree_util.tree_map(lambda x: np.expand_dims(x, 0), S)
     if a is None:
-        if obj.function_type2 is None:
-            raise TypeError("q(s) needs a Discrete action space; pass a for Box actions")
+        if obj.function_type2 is None:  # coax's error type and message
+            raise ValueError("input 'A' is required for type-1 q-function when action space "
+                             f"is non-Discrete: pass a, an action of {obj.action_space!r}, "
+                             "as q(s, a)")
         return S, None
     A = np.asarray(_spaces.refuse_tracers(a, "a"))
     if A.shape[:1] != (1,) and not obj.batched:
@@ -105,12 +89,33 @@ def _call_inputs(obj, s, a):
     return S, A
 
 
+def _example_args(obj, batch):
+    """Preprocessed example inputs ``(S,)`` or ``(S, A)`` of ``batch`` rows."""
+    S = obj.observation_preprocessor(_spaces.example_batch(obj.observation_space, batch))
+    return (S,) if obj.modeltype == 2 else (
+        S, obj.action_preprocessor(_spaces.example_batch(obj.action_space, batch)))
+
+
+def _bad_return(obj, params, state, key, what, got, batch, want_of_batch):
+    """coax's message for a forward pass whose output does not fit: coax describes it on a
+    batch of one, so the output shape is re-evaluated (abstractly) for one example."""
+    try:
+        out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *_example_args(obj, 1),
+                                                          False), params, state)
+        leaves = jax.tree_util.tree_leaves(out)
+        got1 = leaves[0].shape if len(leaves) == 1 else f"{len(leaves)} arrays"
+    except Exception:  # a forward pass that works on 2 rows only: report what was seen
+        got1 = None
+    shown = f"expected: {want_of_batch(2)}, got: {got}" if got1 is None else \
+        f"expected: {want_of_batch(1)}, got: {got1}"
+    return TypeError(f"func has bad return shape, {shown} (func must return shape {what}; "
+                     f"on a batch of {batch} it returned {got})")
+
+
 def _init(obj, key, batch=2):
     """Initialise ``obj``'s network on example data built from its spaces and set
     ``obj.uses_rng``; return ``(params, state, output shapes, batch)``."""
-    S = obj.observation_preprocessor(_spaces.example_batch(obj.observation_space, batch))
-    args = (S,) if obj.modeltype == 2 else (
-        S, obj.action_preprocessor(_spaces.example_batch(obj.action_space, batch)))
+    args = _example_args(obj, batch)
     # one compiled program instead of one eager dispatch (and compile) per initialiser op
     params, state = jax.jit(lambda k, *a: obj._transformed.init(k, *a, True))(key, *args)
     out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *args, False), params, state)
@@ -129,15 +134,19 @@ def _setup(obj, func, env, observation_preprocessor, action_preprocessor, value_
     if not callable(func):
         raise TypeError(f"func must be callable, got {type(func).__name__}")
     obj.observation_space, obj.action_space, obj.batched = _spaces.env_spaces(env)
-    obj.modeltype = _modeltype(func)
+    obj.modeltype = modeltype(func)
     discrete = isinstance(obj.action_space, gym.spaces.Discrete)
-    if obj.modeltype == 2 and not discrete:
-        raise TypeError(f"a type-2 {type(obj).__name__} func(S, is_training) needs a Discrete "
-                        f"action space, got {obj.action_space!r}")
+    if obj.modeltype == 2 and not discrete:  # coax's message first
+        raise TypeError(f"type-2 {'q-functions' if type(obj) is Q else 'models'} are only "
+                        "well-defined for Discrete action spaces: a type-2 "
+                        f"{type(obj).__name__} func(S, is_training) needs one, got "
+                        f"{obj.action_space!r}")
     obj._transform, obj._inverse = _transform_pair(value_transform)
     obj.value_transform = value_transform
     obj.n_actions = int(obj.action_space.n) if discrete else None
     obj.action_start = int(obj.action_space.start) if discrete else 0
+    check_preprocessor(observation_preprocessor, "observation_preprocessor")
+    check_preprocessor(action_preprocessor, "action_preprocessor")
     obj.observation_preprocessor = (observation_preprocessor
                                     or _spaces.make_preprocessor(obj.observation_space))
     obj.action_preprocessor = (action_preprocessor
@@ -192,9 +201,10 @@ class Q:
             not, pure functions may pass ``rng=None`` and learners skip key splitting.
 
     Raises:
-        TypeError: ``func`` has neither signature, a space is unsupported, or type-2 with a
-            non-Discrete action space.
-        ValueError: ``func`` returns the wrong shape on example data.
+        TypeError: ``func`` has neither signature, a space is unsupported, type-2 with a
+            non-Discrete action space, or ``func`` returns the wrong shape or a non-float
+            dtype on example data (coax's exception types and messages); a preprocessor
+            takes coax's ``(rng, x)``.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk, jax.numpy as jnp
@@ -244,15 +254,18 @@ class Q:
 
     def _init_and_check(self, key):
         params, state, out, batch = _init(self, key)
-        want, what = (((batch, self.n_actions), "(batch, n_actions)") if self.modeltype == 2
-                      else ((batch,), "(batch,)"))
+        def want_of(b):
+            return (b, self.n_actions) if self.modeltype == 2 else (b,)
+
+        what = "(batch, n_actions)" if self.modeltype == 2 else "(batch,)"
         out = jax.tree_util.tree_leaves(out)
-        if len(out) != 1 or out[0].shape != want:
+        if len(out) != 1 or out[0].shape != want_of(batch):
             got = out[0].shape if len(out) == 1 else f"{len(out)} arrays"
-            raise ValueError(f"func must return shape {what} = {want} for a type-"
-                             f"{self.modeltype} Q-function on a batch of {batch}, got {got}")
+            raise _bad_return(self, params, state, key, f"{what} for a type-{self.modeltype} "
+                              "Q-function", got, batch, want_of)
         if not jnp.issubdtype(out[0].dtype, jnp.floating):
-            raise ValueError(f"func must return floating-point values, got {out[0].dtype}")
+            raise TypeError("func has bad return dtype; expected a subdtype of jnp.floating, "
+                            f"got dtype={out[0].dtype}")
         return params, state
 
     # --- parameters and state --------------------------------------------------------------
@@ -336,6 +349,11 @@ class Q:
         Returns:
             ``q(s, .)`` as a numpy array ``(n,)`` (``(B, n)`` batched), or ``q(s, a)`` as a
             0-d numpy array, as coax returns it (``(B,)`` batched).
+
+        Raises:
+            ValueError: ``s`` is not an observation of the space, ``a`` not an action of a
+                Discrete space, or ``a`` is missing on a non-Discrete action space (a type-1
+                ``Q`` on Box actions has no ``q(s, .)``; coax's error type and message).
         """
         S, A = _call_inputs(self, s, a)
         Q = np.asarray(self._values_jit(self._params, self._function_state, self._key, S, A))

@@ -40,26 +40,59 @@ def test_type1_and_type2_views_agree():
                                rtol=1e-6)
 
 
+# coax's exception types and message texts (users' tests match them with regexes): the
+# shapes are stated for one example, as coax states them
 @pytest.mark.parametrize("func, match", [
-    (lambda S, is_training: hk.Linear(3)(S), r"\(batch, n_actions\) = \(2, 2\).*got \(2, 3\)"),
-    (lambda S, is_training: hk.Linear(2)(S)[:, 0], r"got \(2,\)"),
-    (lambda S, A, is_training: hk.Linear(1)(S), r"\(batch,\) = \(2,\).*got \(2, 1\)"),
+    (lambda S, is_training: hk.Linear(3)(S),
+     r"^func has bad return shape, expected: \(1, 2\), got: \(1, 3\) \("),
+    (lambda S, is_training: hk.Linear(2)(S)[:, 0],
+     r"^func has bad return shape, expected: \(1, 2\), got: \(1,\) \("),
+    (lambda S, A, is_training: hk.Linear(1)(S),
+     r"^func has bad return shape, expected: \(1,\), got: \(1, 1\) \("),
+    # a forward pass that only works on two rows: the shapes on two rows are reported
+    (lambda S, A, is_training: jnp.reshape(hk.Linear(1)(S), (2, 1)),
+     r"^func has bad return shape, expected: \(2,\), got: \(2, 1\) \("),
 ])
-def test_wrong_output_shape_raises(cartpole, func, match):
-    with pytest.raises(ValueError, match=match):
+def test_wrong_output_shape_raises_coax_type_error(cartpole, func, match):
+    with pytest.raises(TypeError, match=match):
         coaxlike.Q(func, cartpole)
 
 
+def test_wrong_output_dtype_raises_coax_type_error(cartpole):
+    with pytest.raises(TypeError, match=r"^func has bad return dtype; expected a subdtype of "
+                       r"jnp\.floating, got dtype=int32$"):
+        coaxlike.Q(lambda S, is_training: hk.Linear(2)(S).astype(jnp.int32), cartpole)
+
+
 def test_bad_signature_and_spaces_raise(cartpole):
-    with pytest.raises(TypeError, match="func must take"):
+    with pytest.raises(TypeError, match=r"^func has bad signature; expected: func\(S, A, "
+                       r"is_training\) or func\(S, is_training\), got: func\(S\) \("):
         coaxlike.Q(lambda S: S, cartpole)
+    with pytest.raises(TypeError, match=r"got: func\(S, A, is_training, x\) \("):
+        coaxlike.Q(lambda S, A, is_training, x: S, cartpole)
     with pytest.raises(TypeError, match="func must be callable"):
         coaxlike.Q(3, cartpole)
     with pytest.raises(TypeError, match="observation_space"):
         coaxlike.Q(mlp_type2(2), object())
     box_actions = FakeEnv(BOX4, gym.spaces.Box(-1, 1, (2,)))
-    with pytest.raises(TypeError, match="needs a Discrete action space"):
+    with pytest.raises(TypeError, match=r"^type-2 q-functions are only well-defined for "
+                       r"Discrete action spaces: .*got Box\("):
         coaxlike.Q(mlp_type2(2), box_actions)
+
+
+def test_coax_style_preprocessors_with_an_rng_argument_are_refused(cartpole):
+    def coax_style(rng, x):
+        return x
+    for argname in ("observation_preprocessor", "action_preprocessor"):
+        with pytest.raises(TypeError, match=rf"^{argname} must take one argument, a batch X, "
+                           r"got signature \(rng, x\): .*drop the rng argument"):
+            coaxlike.Q(mlp_type1(), cartpole, **{argname: coax_style})
+    with pytest.raises(TypeError, match="observation_preprocessor must be callable or None"):
+        coaxlike.Q(mlp_type1(), cartpole, observation_preprocessor="onehot")
+    # one-argument preprocessors, with or without extra defaults, are used as given
+    q = coaxlike.Q(mlp_type1(), cartpole, observation_preprocessor=lambda S, scale=2.0: S * scale,
+                   random_seed=0)
+    assert q(np.ones(4, np.float32), 1).shape == ()
 
 
 def test_type1_with_box_actions():
@@ -67,8 +100,9 @@ def test_type1_with_box_actions():
     q = coaxlike.Q(mlp_type1(), env, random_seed=0)
     value = q(np.zeros(4, np.float32), np.array([0.5, -0.5], np.float32))
     assert isinstance(value, np.ndarray) and value.shape == () and np.isfinite(value)
-    with pytest.raises(TypeError, match="Discrete"):
-        q(np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match=r"^input 'A' is required for type-1 q-function when "
+                       r"action space is non-Discrete: pass a"):
+        q(np.zeros(4, np.float32))  # coax's error type and message
     with pytest.raises(TypeError, match="Discrete action space"):
         coaxlike.EpsilonGreedy(q)
 

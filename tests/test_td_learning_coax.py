@@ -81,6 +81,15 @@ def test_coax_errors():
         with pytest.raises(NotImplementedError,
                            match=f"{cls.__name__} class is only implemented for discrete"):
             cls(q_box, None)
+    for cls in (QLearning, DoubleQLearning):
+        # coax asks for the policy that would pick the next continuous action ...
+        with pytest.raises(TypeError, match=r"^pi_targ must be provided if action space is "
+                           r"not discrete \(on Box\("):
+            cls(q_box, q_targ=q_box.copy())
+        # ... which coaxlike does not provide either way
+        with pytest.raises(NotImplementedError,
+                           match=f"{cls.__name__} class is only implemented for discrete"):
+            cls(q_box, coaxlike.EpsilonGreedy(q, 0.1), q_box.copy())
     with pytest.raises(NotImplementedError, match="policy_regularizer is not supported"):
         Sarsa(q, policy_regularizer=object())
 

@@ -16,13 +16,15 @@ PRIORITY_RANGE = (1e-100, 1e100)
 
 
 def _check_number(name, value, low, high=math.inf, low_open=False) -> float:
-    """``value`` as a float, if it is a finite real number (or 0-d array) in the interval."""
+    """``value`` as a float, if it is a finite real number (or 0-d array) in the interval:
+    ``TypeError`` for anything else than a real number (coax's error type for
+    ``buffer.alpha = 'foo'``), ``ValueError`` for a number outside the interval."""
     interval = f"{'(' if low_open else '['}{low}, {high}{']' if high < math.inf else ')'}"
     real = (isinstance(value, numbers.Real) or (
         np.shape(value) == () and getattr(getattr(value, "dtype", None), "kind", "") in "fiu"
         and hasattr(value, "dtype")))
     if isinstance(value, (bool, np.bool_)) or not real:
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
     x = float(value)
     if not (math.isfinite(x) and (low < x if low_open else low <= x) and x <= high):
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
@@ -30,7 +32,8 @@ def _check_number(name, value, low, high=math.inf, low_open=False) -> float:
 
 
 def check_priority_args(alpha, beta, epsilon, prefix=""):
-    """``(alpha, beta, epsilon)`` as floats, or ``ValueError`` naming ``prefix + name``."""
+    """``(alpha, beta, epsilon)`` as floats, or ``TypeError`` / ``ValueError`` naming
+    ``prefix + name``."""
     return (_check_number(prefix + "alpha", alpha, 0.0),
             _check_number(prefix + "beta", beta, 0.0, 1.0),
             _check_number(prefix + "epsilon", epsilon, 0.0, low_open=True))
@@ -78,7 +81,9 @@ class PrioritizedReplayBuffer:
         frame_capacity: frames in the frame ring; ``None``: default.
 
     Raises:
-        ValueError: if an argument is out of range.
+        TypeError: if ``alpha``, ``beta`` or ``epsilon`` is not a real number (a string, a
+            bool, ``None``, an array of more than one element), here and in their setters.
+        ValueError: if an argument is out of range, here and in the setters.
 
     Examples:
         >>> import numpy as np

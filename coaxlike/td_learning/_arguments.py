@@ -13,11 +13,15 @@ from ..policies import ValuePolicy
 __all__ = []  # private module
 
 
-def _check_q(q, cls):
+def _check_q(q, cls, pi_targ=None, box_needs_pi_targ=False):
     if not isinstance(q, (Q, StochasticQ)):
         raise TypeError(f"q must be a coaxlike.Q or coaxlike.StochasticQ, got "
                         f"{type(q).__name__}")
     if not isinstance(q.action_space, gym.spaces.Discrete):
+        if box_needs_pi_targ and pi_targ is None:  # coax's error for this call, first
+            raise TypeError("pi_targ must be provided if action space is not discrete (on "
+                            f"{q.action_space!r} the next action would come from pi_targ); "
+                            f"note that coaxlike's {cls} supports Discrete action spaces only")
         raise NotImplementedError(f"{cls} class is only implemented for discrete actions "
                                   f"spaces: q must have a Discrete action space, got "
                                   f"{q.action_space!r}")

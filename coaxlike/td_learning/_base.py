@@ -50,7 +50,9 @@ class TDLearner:
     probs_t, mask_t, hyperparams) -> scalar``), ``_needs_selector`` (online values at the next
     state are needed), ``_needs_probs`` (target-policy probabilities are needed even for
     one-step targets), ``_next_action`` (the target policy is the recorded ``A_next``),
-    ``_pi_targ_required`` and, for extra array hyperparameters, ``_hp_checks`` (``{name:
+    ``_pi_targ_required``, ``_box_needs_pi_targ`` (coax asks for ``pi_targ`` on non-Discrete
+    actions: its ``TypeError`` comes before coaxlike's ``NotImplementedError``) and, for extra
+    array hyperparameters, ``_hp_checks`` (``{name:
     check(value, name) -> float}``, passed to ``__init__`` through ``_hyperparams``).
 
     **Targets.** By default, as coax: :math:`G = R^{(n)} + I^{(n)} v(s_{t+K})` from ``Rn``,
@@ -110,6 +112,7 @@ class TDLearner:
     _needs_probs = False
     _next_action = False
     _pi_targ_required = False
+    _box_needs_pi_targ = False
     _hp_checks = {"lambda_": check_unit}  # name -> check(value, name) -> float
 
     def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
@@ -119,7 +122,7 @@ class TDLearner:
         if type(self) is TDLearner:
             raise TypeError("TDLearner is abstract; use QLearning, DoubleQLearning, Sarsa, "
                             "ExpectedSarsa or SoftQLearning")
-        _check_q(q, cls)
+        _check_q(q, cls, pi_targ, self._box_needs_pi_targ)
         _check_q_targ(q_targ, q)
         _check_pi_targ(pi_targ, q, self._pi_targ_required)
         self.off_policy_correction = _check_correction(off_policy_correction, pi_targ)

@@ -62,6 +62,7 @@ class DoubleQLearning(TDLearner):
 
     _distributional = "double"  # on a StochasticQ: C51 / QR-DQN targets (online selects)
     _needs_selector = True
+    _box_needs_pi_targ = True
 
     def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
                  policy_regularizer=None, *, select_with="online", off_policy_correction=None,

@@ -43,11 +43,13 @@ class QLearning(TDLearner):
 
     Raises:
         TypeError: wrong kind of ``q``, ``q_targ``, ``pi_targ`` (e.g. a Q-function passed
-            where coax expects ``pi_targ``), ``optimizer`` or ``loss_function``.
+            where coax expects ``pi_targ``), ``optimizer`` or ``loss_function``; no
+            ``pi_targ`` on non-Discrete actions (coax's error).
         ValueError: ``q_targ`` or ``pi_targ.q`` does not match ``q``; ``q_targ is q``;
             ``lambda_`` out of range; an unknown ``off_policy_correction`` or one without
             ``pi_targ``.
-        NotImplementedError: non-Discrete actions, or a ``policy_regularizer``.
+        NotImplementedError: non-Discrete actions (with a ``pi_targ``), or a
+            ``policy_regularizer``.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk, optax
@@ -69,3 +71,4 @@ class QLearning(TDLearner):
 
     _value_fn = staticmethod(_value)
     _distributional = "greedy"  # on a StochasticQ: C51 / QR-DQN targets
+    _box_needs_pi_targ = True
