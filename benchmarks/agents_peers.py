@@ -90,7 +90,7 @@ else:
                     batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
                     target_update_interval=256, train_freq=256, gradient_steps=128,
                     exploration=optax.linear_schedule(1.0, 0.04, 8000), n_step=1,
-                    double=False, max_grad_norm=10.0, seed=seed)
+                    double=False, max_grad_norm=10.0, adam_eps=1e-8, seed=seed)
     else:
         agent = DQN("CartPole-v1", seed=seed)
 

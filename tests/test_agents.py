@@ -49,7 +49,7 @@ def test_non_discrete_action_space_is_a_type_error_naming_it():
     ("hidden", ()), ("hidden", (0,)), ("buffer_size", 0), ("learning_starts", -1),
     ("batch_size", 0), ("batch_size", 1.5), ("gamma", 1.5), ("gamma", math.nan),
     ("train_freq", 0), ("gradient_steps", 0), ("gradient_steps", -2),
-    ("target_update_interval", 0), ("tau", 0.0), ("tau", 2.0), ("max_grad_norm", -1.0),
+    ("target_update_interval", 0), ("tau", 0.0), ("tau", 2.0), ("max_grad_norm", -1.0), ("adam_eps", 0.0),
     ("n_step", 0), ("double", "yes"), ("prioritized", 1), ("n_envs", 0), ("seed", -1),
     ("learning_rate", 0.0), ("learning_rate", -1e-3), ("exploration", 1.5),
     ("learning_rate", lambda step: -1.0), ("exploration", lambda step: 2.0),

@@ -67,8 +67,8 @@ def mlp(hidden, n_actions, distributional=None, num_bins=None):
     return func
 
 
-def make_optimizer(learning_rate, max_grad_norm):
-    adam = optax.adam(learning_rate)
+def make_optimizer(learning_rate, max_grad_norm, adam_eps):
+    adam = optax.adam(learning_rate, eps=adam_eps)
     if max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), adam)

@@ -65,7 +65,7 @@ def boolean(value, name):
 
 def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_size, gamma,
                  train_freq, gradient_steps, target_update_interval, tau, max_grad_norm,
-                 n_step, double, prioritized, seed):
+                 adam_eps, n_step, double, prioritized, seed):
     """The DQN agent's static hyperparameters, each checked (``ValueError`` naming it)."""
     c = {"hidden": hidden_sizes(hidden),
          "buffer_size": positive_int(buffer_size, "buffer_size"),
@@ -79,6 +79,7 @@ def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_
          "tau": real_in(tau, "tau", 0.0, 1.0, low_open=True),
          "max_grad_norm": None if max_grad_norm is None else real_in(
              max_grad_norm, "max_grad_norm", 0.0, math.inf, low_open=True),
+         "adam_eps": real_in(adam_eps, "adam_eps", 0.0, math.inf, low_open=True),
          "n_step": positive_int(n_step, "n_step"),
          "double": boolean(double, "double"),
          "prioritized": boolean(prioritized, "prioritized"),

@@ -56,13 +56,15 @@ class DQN:
     gradient updates, so ``learn(50_000); learn(50_000)`` is ``learn(100_000)``.
 
     **Defaults** (what ``benchmarks/agents.py`` measures): 4 envs side by side, a 128x128
-    ReLU MLP, Adam with the learning rate following a cosine from 1e-3 down to 1e-5 over
-    the first 50,000 updates (then constant), global-norm clipping at 10, batch 64, discount
-    0.99, 3-step double Q-learning, a 100,000-transition buffer, epsilon from 1 to 0.05 over
-    10,000 env steps; rounds of 256 env steps (64 vector steps) and 128 updates, the target
-    network synced once per round (after its last update), so that each round regresses
-    onto a fixed target, as in the rl-zoo recipe. The decaying learning rate keeps the
-    agent that a 100,000-step :meth:`learn` returns at the level it reached.
+    ReLU MLP, Adam (epsilon 1.5e-4, for any ``learning_rate``) with the learning rate
+    following a cosine from 1e-3 down to 1e-5 over the first 50,000 updates (then
+    constant), global-norm clipping at 10, Huber loss, batch 64, discount 0.99, 3-step
+    double Q-learning, a 100,000-transition buffer, epsilon from 1 to 0.05 over 10,000 env
+    steps; rounds of 256 env steps (64 vector steps) and 128 updates, the target network
+    synced once per round (after its last update), so that each round regresses onto a
+    fixed target, as in the rl-zoo recipe. Adam's larger epsilon makes the steps shrink
+    with the TD errors once the agent is good, and the learning rate decays: together they
+    keep the agent that a 100,000-step :meth:`learn` returns at the level it reached.
 
     Args:
         env: a gymnasium env id (made with ``gym.make_vec(env, n_envs)``), a gymnasium env
@@ -80,6 +82,8 @@ class DQN:
         target_update_interval: env steps between target-network moves.
         tau: weight of each move, in ``(0, 1]`` (1: hard copy).
         max_grad_norm: global gradient-norm clip (``None``: no clipping).
+        adam_eps: the epsilon of Adam's denominator, > 0 (optax's default is 1e-8; the
+            larger default, as in Rainbow, lets the steps shrink with the TD errors).
         exploration: the policy's hyperparameter over env steps: a float or a schedule
             (e.g. ``optax.linear_schedule(1.0, 0.05, 10_000)``, the default for the default
             policy); ``None`` with a custom ``policy`` keeps its own value.
@@ -123,9 +127,9 @@ class DQN:
     def __init__(self, env, func=None, *, hidden=(128, 128), learning_rate=None,
                  buffer_size=100_000, learning_starts=1_000, batch_size=64, gamma=0.99,
                  train_freq=64, gradient_steps=128, target_update_interval=256, tau=1.0,
-                 max_grad_norm=10.0, exploration=None, policy=None, n_step=3, double=True,
-                 prioritized=False, distributional=None, value_range=None, num_bins=None,
-                 num_quantiles=None, n_envs=None, seed=0):
+                 max_grad_norm=10.0, adam_eps=1.5e-4, exploration=None, policy=None,
+                 n_step=3, double=True, prioritized=False, distributional=None,
+                 value_range=None, num_bins=None, num_quantiles=None, n_envs=None, seed=0):
         envs, env_id = _build.make_env(env, n_envs)
         action_space = _build.check_action_space(envs)
         if func is not None and not callable(func):
@@ -139,8 +143,8 @@ class DQN:
             learning_starts=learning_starts, batch_size=batch_size, gamma=gamma,
             train_freq=train_freq, gradient_steps=gradient_steps,
             target_update_interval=target_update_interval, tau=tau,
-            max_grad_norm=max_grad_norm, n_step=n_step, double=double,
-            prioritized=prioritized, seed=seed)
+            max_grad_norm=max_grad_norm, adam_eps=adam_eps, n_step=n_step,
+            double=double, prioritized=prioritized, seed=seed)
         c.update(_distributional.check(distributional, value_range, num_bins, num_quantiles,
                                        c["gamma"]))
         if learning_rate is None:
@@ -162,7 +166,7 @@ class DQN:
         self.q = _distributional.make_q(func, envs, c)
         self._init_net = hk.transform_with_state(func).init
         self.learner = _build.make_learner(self.q, c["double"], _build.make_optimizer(
-            learning_rate, c["max_grad_norm"]))
+            learning_rate, c["max_grad_norm"], c["adam_eps"]))
         self.q_targ = self.learner.q_targ
         pi = EpsilonGreedy(self.q, 1.0) if policy is None else policy(self.q)
         if exploration is None and policy is None:

@@ -220,8 +220,8 @@ def load(cls, path, env, *, func, learning_rate, exploration, policy):
             raise ValueError("env is required: the agent was saved without an env id")
         env = config["env_id"]
     names = ("hidden", "buffer_size", "learning_starts", "batch_size", "gamma", "train_freq",
-             "gradient_steps", "target_update_interval", "tau", "max_grad_norm", "n_step",
-             "double", "prioritized", "seed")
+             "gradient_steps", "target_update_interval", "tau", "max_grad_norm", "adam_eps",
+             "n_step", "double", "prioritized", "seed")
     for name in names:
         kwargs[name] = config[name]
     for name in ("distributional", "value_range", "num_bins", "num_quantiles"):
