@@ -10,7 +10,8 @@ import optax
 from ..policies import EpsilonGreedy
 from ..policies._base import _values_type2
 from ..reward_tracing import NStep
-from . import _build, _config, _distributional, _exploration, _functional, _learn, _persist
+from . import (_api, _build, _config, _distributional, _exploration, _functional, _learn,
+               _persist)
 from ._functional import DQNOptState, DQNParams, PolicyState
 
 __all__ = ["DQN"]
@@ -222,89 +223,14 @@ class DQN:
             target_den=self._config["gradient_steps"] * self._config["target_update_interval"],
             tau=self._config["tau"])
 
-    # --- the functional API -----------------------------------------------------------------
+    # --- the functional API (baselax's shape): pure functions, written in _api.py ---------
 
-    def init_params(self, key):
-        """Pure: fresh network parameters (the target a copy), e.g. one set per seed.
-
-        Args:
-            key: a JAX PRNG key.
-
-        Returns:
-            :class:`~coaxlike.agents.DQNParams`, with the structure of :attr:`params`.
-        """
-        S = self.q.observation_preprocessor(_build.example_obs(self.q.observation_space, 1))
-        params, state = self._init_net(key, S, True)
-        return DQNParams(params, state, params, state)
-
-    def init_policy(self, key=None):
-        """A fresh :class:`~coaxlike.agents.PolicyState` (step 0). ``key`` is unused (the
-        policy draws from the key passed to :meth:`predict_func`); kept for the baselax
-        signature."""
-        del key
-        return PolicyState(jnp.zeros((), jnp.int32))
-
-    def init_optimizer(self, params):
-        """Pure: a fresh :class:`~coaxlike.agents.DQNOptState` for ``params`` (update
-        count 0)."""
-        return DQNOptState(self.learner.optimizer.init(params.q), jnp.zeros((), jnp.int32))
-
-    def predict_func(self, params, policy_state, obs, key, evaluation=False):
-        """Pure acting on a batch: jit-, vmap- and scan-able.
-
-        The policy's hyperparameter is ``exploration(policy_state.step)``, evaluated
-        in-graph; the step advances by the batch size ``B`` (not when evaluating).
-
-        Args:
-            params: :class:`~coaxlike.agents.DQNParams`.
-            policy_state: :class:`~coaxlike.agents.PolicyState`.
-            obs: raw observations, a batch ``(B, ...)``.
-            key: a JAX PRNG key.
-            evaluation: a Python bool (static): greedy actions, ties broken uniformly.
-
-        Returns:
-            ``(PolicyOutput(actions, q_values, epsilon, logp), policy_state)``.
-
-        Examples:
-            >>> import jax
-            >>> from coaxlike.agents import DQN
-            >>> agent = DQN("CartPole-v1", seed=0)
-            >>> params, ps = agent.init_params(jax.random.key(0)), agent.init_policy()
-            >>> out, ps = jax.jit(agent.predict_func)(params, ps, jax.numpy.zeros((3, 4)),
-            ...                                      jax.random.key(1))
-            >>> out.actions.shape, out.q_values.shape, float(out.epsilon), int(ps.step)
-            ((3,), (3, 2), 1.0, 3)
-        """
-        return _functional.predict(self._static, params, policy_state, obs, key, evaluation)
-
-    def update_func(self, params, opt_state, batch, key=None):
-        """Pure: one gradient step of the learner, then the target move it brings.
-
-        Args:
-            params: :class:`~coaxlike.agents.DQNParams`.
-            opt_state: :class:`~coaxlike.agents.DQNOptState`.
-            batch: a :class:`~coaxlike.reward_tracing.TransitionBatch` of ``B`` rows.
-            key: a JAX PRNG key (needed only when the network draws random numbers).
-
-        Returns:
-            ``(params, opt_state, metrics)``; ``metrics`` as the learner's ``update_func``.
-        """
-        return _functional.update(self._static, params, opt_state, batch, key)
-
-    def train_func(self, params, opt_state, batches, key):
-        """Pure: one training round, ``G`` updates in one ``jax.lax.scan``.
-
-        Args:
-            params, opt_state: as for :meth:`update_func`.
-            batches: a :class:`~coaxlike.reward_tracing.TransitionBatch` with leaves
-                ``(G, B, ...)``.
-            key: a JAX PRNG key.
-
-        Returns:
-            ``(params, opt_state, key, metrics, finite)``: ``metrics`` with leaves ``(G,)``,
-            ``finite`` whether every loss and every online parameter is finite.
-        """
-        return _functional.train(self._static, params, opt_state, batches, key)
+    init_params = _api.init_params
+    init_policy = _api.init_policy
+    init_optimizer = _api.init_optimizer
+    predict_func = _api.predict_func
+    update_func = _api.update_func
+    train_func = _api.train_func
 
     @property
     def params(self):
