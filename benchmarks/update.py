@@ -10,6 +10,14 @@ Rows, for ``QLearning`` and ``DoubleQLearning`` with a target network, at batch 
 * ``scan``: 64 updates in one ``jax.jit`` over ``lax.scan`` (what an in-graph training loop
   does; µs per update), against the floor in the same scan.
 
+Last row, ``round``: one training round of ``coaxlike.agents.DQN`` on the rl-zoo CartPole
+recipe (MLP 4-256-256-2, 128 updates of batch 64, Adam 2.3e-3 after global-norm clipping at
+10, one hard target sync per round): the agent's own compiled round (``agent._train_jit``,
+the call :meth:`DQN.learn` makes, its finite check read on the host) against a hand-written
+``lax.scan`` of the same 128 updates (haiku, optax, the batches moved once, the target
+copied at the end), both given the same host batches; ms per round, and each one's compile
+time (process CPU seconds, measured once, not interleaved).
+
 The floor is one ``jax.jit`` function written with haiku and optax alone: the same network
 (MLP 4-64-64-2, same parameters), Huber loss (delta 1), ``optax.adam(1e-3)``, the plain or
 double Q-learning target from a target network, and nothing else (no metrics, no weights, no
@@ -92,6 +100,96 @@ def _scan_pair(learner, floor_step, ls, floor_state, batches, key):
             lambda: float(floor_jit(floor_state, batches)[1][-1]))
 
 
+ROUND_G, ROUND_B, ROUND_HIDDEN = 128, 64, (256, 256)
+ROUND_TARGET = 1.1  # issue 15: the agent's round within 10% of the hand-written scan
+ROUND_NAME = f"DQN agent round, zoo recipe: {ROUND_G} updates B={ROUND_B} MLP 256x256"
+
+
+def make_round_floor(hidden, learning_rate, max_grad_norm):
+    """``jit((params, opt_state, batches) -> (params, target, opt_state, losses))``: a
+    ``lax.scan`` of DQN updates (Huber loss, max over the target network's values) with
+    the target network fixed during the round and copied from the online one at its end."""
+    import haiku as hk
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    apply = hk.transform(lambda S: hk.nets.MLP([*hidden, 2])(S)).apply
+    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+    def loss_fn(params, target, S, A, Rn, In, S_next):
+        G = jax.lax.stop_gradient(Rn + In * jnp.max(apply(target, None, S_next), axis=-1))
+        q = jnp.take_along_axis(apply(params, None, S), A[:, None], axis=-1)[:, 0]
+        return jnp.mean(optax.huber_loss(q, G))
+
+    def round_(params, target, opt_state, S, A, Rn, In, S_next):
+        def body(carry, xs):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(loss_fn)(params, target, *xs)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state),
+                                                   (S, A, Rn, In, S_next))
+        return params, params, opt_state, losses
+
+    return jax.jit(round_), optimizer
+
+
+def round_rows(quick=False):
+    """The ``round`` row: the DQN agent's compiled round against the hand-written scan."""
+    import time
+
+    import gymnasium as gym
+    import jax
+    import numpy as np
+    import optax
+
+    from coaxlike.agents import DQN, DQNOptState
+
+    G, B = ROUND_G, ROUND_B
+    agent = DQN(gym.make("CartPole-v1"), hidden=ROUND_HIDDEN, learning_rate=2.3e-3,
+                batch_size=B, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+                target_update_interval=256, train_freq=256, gradient_steps=G,
+                exploration=optax.linear_schedule(1.0, 0.04, 8000), n_step=1, double=False,
+                max_grad_norm=10.0, seed=0)
+    rng = np.random.default_rng(0)
+    rows_ = _batch(rng, G * B)._replace(idx=np.arange(G * B, dtype=np.int32))
+    batches = jax.tree_util.tree_map(lambda x: x.reshape(G, B, *x.shape[1:]),
+                                     _strip(rows_))
+    params, key = agent.params, agent.learner._key
+    opt_state = DQNOptState(agent.learner.optimizer_state, agent._updates_device)
+    floor_jit, optimizer = make_round_floor(ROUND_HIDDEN, 2.3e-3, 10.0)
+    floor_state = (params.q, optimizer.init(params.q))
+    host = [batches.S, batches.A, batches.Rn, batches.In, batches.S_next]
+
+    c0 = time.process_time()
+    agent._train_jit.lower(params, opt_state, batches, key).compile()
+    c1 = time.process_time()
+    floor_jit.lower(floor_state[0], floor_state[0], floor_state[1], *host).compile()
+    c2 = time.process_time()
+
+    def ours():
+        return bool(agent._train_jit(params, opt_state, batches, key)[-1])
+
+    def floor():
+        return float(floor_jit(floor_state[0], floor_state[0], floor_state[1], *host)[-1][-1])
+
+    r = _timing.compare(ours, floor, blocks=4 if quick else 16, calls=1 if quick else 3,
+                        warmup=1 if quick else 3)
+    env = agent.env
+    env.close()
+    return [{"name": ROUND_NAME,
+             "learner": "QLearning", "batch_size": B, "path": "round", "target": ROUND_TARGET,
+             "compile_s": round(c1 - c0, 2), "floor_compile_s": round(c2 - c1, 2), **r}]
+
+
+def _strip(tb):
+    """The one-step fields (what the agent's buffer stores)."""
+    return tb._replace(A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None, valid_seq=None,
+                       S_seq=None, mask_seq=None)
+
+
 def rows(quick=False, only=""):
     """Measure every row in this process; returns a list of result dicts."""
     import gymnasium as gym
@@ -164,6 +262,8 @@ def rows(quick=False, only=""):
                 out.append({"name": row_name, "learner": name, "batch_size": size,
                             "path": path.split()[0], "target": TARGET, **r})
     env.close()
+    if only in ROUND_NAME:
+        out.extend(round_rows(quick))
     return out
 
 

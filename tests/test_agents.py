@@ -15,6 +15,8 @@ import coaxlike
 from coaxlike.agents import DQN, DQNOptState, DQNParams, PolicyState, evaluate_policy
 from coaxlike.reward_tracing import TransitionBatch
 
+from ._stats import count_compiles
+
 SMALL = dict(hidden=(16,), learning_starts=64, buffer_size=2_000, batch_size=16, train_freq=4,
              gradient_steps=8, target_update_interval=16)
 
@@ -161,6 +163,38 @@ def test_train_func_is_a_scan_of_update_func(trained):
     assert bool(finite) and metrics["loss"].shape == (G,)
     assert _equal_trees(p1, p2) and _equal_trees(o1, o2)
     assert int(o1.updates) == int(opt_state.updates) + G
+
+
+def test_rounds_compile_once_across_rounds_and_schedule_values():
+    # epsilon moves every round and the buffer passes the round's G * B rows (the one-gather
+    # path) on the way: after the first round, nothing compiles again
+    agent = DQN("CartPole-v1", seed=1, exploration=optax.linear_schedule(1.0, 0.05, 300),
+                **SMALL)
+    agent.learn(96, progress_bar=False)  # first rounds: compiles the round and the acting
+    epsilon = float(agent.policy._hp)
+    with count_compiles() as n:
+        agent.learn(256, progress_bar=False)
+    assert n[0] == 0, f"{n[0]} compilations in 64 later rounds"
+    assert agent._train_jit._cache_size() == 1
+    assert float(agent.policy._hp) != epsilon and len(agent.buffer) >= 8 * 16
+
+
+@pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
+def test_agent_round_equals_the_guarded_train_func(trained):
+    # the shell's round skips the per-update guard (it checks the round's result once):
+    # on valid batches it gives exactly the parameters of the public, guarded train_func
+    agent = trained
+    G, B = 8, 16
+    batch = agent.buffer.sample(G * B)
+    batches = jax.tree_util.tree_map(lambda x: x.reshape(G, B, *x.shape[1:]), batch)
+    params, opt_state, key = agent.params, agent.opt_state, jax.random.key(5)
+    p1, o1, k1, m1, finite = agent._train_jit(params, opt_state, batches, key)
+    p2, o2, k2, m2, _ = jax.jit(agent.train_func)(params, opt_state, batches, key)
+    assert bool(finite) and set(m1) == {"loss"}
+    assert _equal_trees(p1, p2) and _equal_trees(o1, o2)
+    np.testing.assert_array_equal(jax.random.key_data(k1), jax.random.key_data(k2))
+    np.testing.assert_array_equal(np.asarray(m1["loss"]), np.asarray(m2["loss"]))
+    assert not _equal_trees(p1.q, params.q)
 
 
 # --- the functional API ---------------------------------------------------------------------

@@ -216,7 +216,8 @@ class DQN:
         self._static = _functional._Static(
             q_function=_values_type2(self.q), preprocess=self.q.observation_preprocessor,
             pi=pi, schedule=exploration or (lambda step, hp=pi._hp: hp),
-            update=self.learner.update_func, td_error=self.learner.td_error_func,
+            update=self.learner.update_func, step=self.learner._step_func,
+            td_error=self.learner.td_error_func,
             hyperparams=self.learner.learner_state.hyperparams, uses_rng=self.q.uses_rng,
             action_start=self.q.action_start,
             env_steps_num=self._config["train_freq"] * self._config["n_envs"],
@@ -257,8 +258,10 @@ class DQN:
         return PolicyState(jnp.int32(self.num_timesteps))
 
     def _train_round(self, params, opt_state, batches, key):
+        prioritized = self._config["prioritized"]
         return _functional.train(self._static, params, opt_state, batches, key,
-                                 with_td_error=self._config["prioritized"])
+                                 with_td_error=prioritized, guarded=False,
+                                 keep=("loss", "td_error") if prioritized else ("loss",))
 
     # --- SB3-style shell --------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ..td_learning import LearnerState, sync_target
+from ..td_learning._update import _select_tree
 
 __all__ = ["DQNParams", "DQNOptState", "PolicyState", "PolicyOutput"]
 
@@ -87,6 +88,7 @@ class _Static(NamedTuple):
     pi: Any  # the exploration policy (its pure functions and params_func)
     schedule: Callable  # env step (int32) -> hyperparameter
     update: Callable  # learner.update_func
+    step: Callable  # learner._step_func: unguarded, -> (state, metrics, td_error, ok)
     td_error: Callable  # learner.td_error_func
     hyperparams: Any  # learner hyperparameters (constants)
     uses_rng: bool
@@ -127,30 +129,61 @@ def _learner_state(static, params, opt_state):
                         hyperparams=static.hyperparams)
 
 
+def _sync_due(static, updates):
+    """Whether an env-step multiple of ``target_update_interval`` falls between update
+    ``updates - 1`` and ``updates`` (>= 1): a bool scalar."""
+    num, den = static.env_steps_num, static.target_den
+    return (updates * num) // den > ((updates - 1) * num) // den
+
+
 def target_tau(static, updates):
     """The sync weight after update number ``updates`` (>= 1): ``tau`` where an env-step
     multiple of ``target_update_interval`` falls between update ``updates - 1`` and
     ``updates``, else 0. An int32 scalar in, a float32 scalar out."""
-    num, den = static.env_steps_num, static.target_den
-    now = (updates * num) // den
-    before = ((updates - 1) * num) // den
-    return jnp.where(now > before, jnp.float32(static.tau), jnp.float32(0))
+    return jnp.where(_sync_due(static, updates), jnp.float32(static.tau), jnp.float32(0))
 
 
-def update(static, params, opt_state, batch, key=None):
-    """Pure: one gradient step and the target sync it brings; see :meth:`DQN.update_func`."""
+def _synced_targets(static, ls, updates):
+    """The target fields after update ``updates``: the values of ``sync_target(ls,
+    target_tau(static, updates))``, computed as :func:`sync_target` with the static ``tau``
+    (a copy when it is 1) kept where :func:`_sync_due`, one select per leaf: no traced mix
+    of every leaf (the cheaper program to compile), and no ``lax.cond`` (slow inside a
+    scan on XLA:CPU)."""
+    synced = sync_target(ls, static.tau)
+    return _select_tree(_sync_due(static, updates),
+                        (synced.target_params, synced.target_function_state),
+                        (ls.target_params, ls.target_function_state))
+
+
+def update(static, params, opt_state, batch, key=None, guarded=True):
+    """Pure: one gradient step and the target sync it brings; see :meth:`DQN.update_func`.
+
+    ``guarded=False`` applies the step whatever its batch and gradients (no in-graph range
+    check and no select of every parameter and optimizer leaf on the result): for loops
+    that check the whole result once at the end, as :func:`train` does for the agent's
+    rounds. The values of an accepted step are the same either way."""
     ls = _learner_state(static, params, opt_state)
     rng = key if static.uses_rng else None
-    ls, metrics = static.update(ls, batch, rng)
+    if guarded:
+        ls, metrics = static.update(ls, batch, rng)
+    else:
+        ls, metrics, _, _ = static.step(ls, batch, rng)
     updates = opt_state.updates + 1
-    ls = sync_target(ls, target_tau(static, updates))
-    return (DQNParams(ls.params, ls.function_state, ls.target_params,
-                      ls.target_function_state),
+    q_targ, target_function_state = _synced_targets(static, ls, updates)
+    return (DQNParams(ls.params, ls.function_state, q_targ, target_function_state),
             DQNOptState(ls.opt_state, updates), metrics)
 
 
-def train(static, params, opt_state, batches, key, with_td_error=False):
-    """Pure: ``G`` gradient steps as one ``lax.scan``; see :meth:`DQN.train_func`."""
+def train(static, params, opt_state, batches, key, with_td_error=False, guarded=True,
+          keep=None):
+    """Pure: ``G`` gradient steps as one ``lax.scan``; see :meth:`DQN.train_func`.
+
+    The agent's own rounds call it with ``guarded=False`` (see :func:`update`): a round
+    whose result is not finite is thrown away whole by the shell, so a per-update guard
+    would only cost time (measured on a 2-core CPU: the guard's selects, which wait for
+    the global gradient norm, doubled the CPU time of a round of 128 updates of a 256x256
+    MLP, most of it in XLA's worker threads waiting on each other). ``keep``: the names of
+    the metrics to return (``None``: all), so that XLA drops the rest of the work."""
     def body(carry, batch):
         params, opt_state, key = carry
         key, rng = jax.random.split(key)
@@ -159,8 +192,12 @@ def train(static, params, opt_state, batches, key, with_td_error=False):
         if with_td_error:
             extra["td_error"] = static.td_error(_learner_state(static, params, opt_state),
                                                 batch, rng_td if static.uses_rng else None)
-        params, opt_state, metrics = update(static, params, opt_state, batch, rng_up)
-        return (params, opt_state, key), {**metrics, **extra}
+        params, opt_state, metrics = update(static, params, opt_state, batch, rng_up,
+                                            guarded)
+        metrics = {**metrics, **extra}
+        if keep is not None:
+            metrics = {name: metrics[name] for name in keep}
+        return (params, opt_state, key), metrics
 
     (params, opt_state, key), metrics = jax.lax.scan(body, (params, opt_state, key), batches)
     finite = jnp.all(jnp.isfinite(metrics["loss"]))

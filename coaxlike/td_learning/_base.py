@@ -167,6 +167,9 @@ class TDLearner:
         self.update_func = functools.partial(_guarded, step, spec)
         self.td_error_func = functools.partial(td_fn, spec)
         step = functools.partial(step, spec)
+        # the unguarded pure step, (state, batch, rng) -> (state, metrics, td_error, ok), for
+        # loops that check their result once at the end (the agents' compiled rounds)
+        self._step_func = step
         self._update_jit = _with_key(_packing_metrics(step, False), spec.uses_rng)
         self._update_td_jit = _with_key(_packing_metrics(step, True), spec.uses_rng)
         self._td_error_jit = _with_key(functools.partial(_td_error_checked, td_fn, spec),

