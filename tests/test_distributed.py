@@ -5,6 +5,7 @@ that compile a learner are ``slow``).
 The Ray runs (training, faults, a simulated multi-node cluster) are in
 ``test_distributed_ray.py`` under the ``slow`` marker.
 """
+import logging
 import os
 import subprocess
 import sys
@@ -174,6 +175,57 @@ def test_replay_server_sample_waits_for_warmup_and_update_sets_priorities():
         server.set_beta(2.0)
     stats = server.stats()
     assert stats["size"] == 4 and stats["added"] == 4 and stats["peak_rss_mb"] > 0
+
+
+def _chunk(values):
+    from coaxlike.reward_tracing import TransitionBatch
+    v = np.asarray(values, np.float32)
+    return TransitionBatch.from_one_step(S=np.repeat(v[:, None], 4, 1), A=v.astype(int) % 2,
+                                         Rn=v, In=np.full(len(v), 0.9), S_next=v[:, None] + 1
+                                         + np.zeros((1, 4), np.float32))
+
+
+def test_replay_server_saves_and_restores_its_contents_with_the_first_chunk(tmp_path, caplog):
+    server = ReplayServer(capacity=6, alpha=0.5, beta=0.7, random_seed=0)
+    assert server.save(str(tmp_path / "r")) is None  # nothing to save yet
+    server.add(_chunk([1, 2, 3, 4]), np.array([1.0, 2.0, 3.0, 4.0]))
+    server.add(_chunk([5, 6, 7]), np.array([5.0, 6.0, 7.0]))  # 7 overwrites 1
+    server.update(server.sample(batch_size=3)[0].idx, np.array([9.0, 9.0, 9.0]))
+    path = server.save(str(tmp_path / "r"))
+    assert path == str(tmp_path / "r.cxl") and os.path.exists(path)
+    rows, counters = server.buffer._storage.snapshot()
+    prio = server.buffer._tree.get(np.arange(6))
+
+    fresh = ReplayServer(capacity=6, alpha=0.5, beta=0.7, random_seed=1)
+    assert fresh.restore_on_first_add(str(tmp_path / "r"))
+    assert fresh.size() == 0  # restored with the first chunk, whose rows give the layout
+    fresh.add(_chunk([8]), np.array([8.0]))
+    assert fresh.stats()["restored"] == 6 and fresh.size() == 6  # 8 overwrote the oldest
+    restored, _ = fresh.buffer._storage.snapshot()
+    keep = np.arange(6) != counters[0]  # every slot but the one the new chunk took
+    np.testing.assert_array_equal(restored.Rn[keep], rows.Rn[keep])
+    np.testing.assert_array_equal(restored.S_next[keep], rows.S_next[keep])
+    np.testing.assert_allclose(fresh.buffer._tree.get(np.arange(6))[keep], prio[keep])
+    assert fresh.buffer.beta == 0.7
+
+    # a file that does not match is reported and the buffer starts empty
+    other = ReplayServer(capacity=5)
+    assert other.restore_on_first_add(str(tmp_path / "r"))
+    with caplog.at_level(logging.ERROR, logger="coaxlike.distributed"):
+        other.add(_chunk([1]), np.array([1.0]))
+    assert other.size() == 1 and other.stats()["restored"] == 0
+    assert any("could not restore the replay buffer" in r.getMessage() and "capacity" in
+               r.getMessage() for r in caplog.records)
+    assert not ReplayServer(capacity=5).restore_on_first_add(str(tmp_path / "missing"))
+
+
+def test_replay_server_does_not_save_a_buffer_too_large_to_write(tmp_path, caplog):
+    server = ReplayServer(capacity=100)
+    server.add(_chunk([1, 2]), np.ones(2))
+    with caplog.at_level(logging.WARNING, logger="coaxlike.distributed"):
+        assert server.save(str(tmp_path / "r"), max_bytes=1000) is None
+    assert not os.path.exists(tmp_path / "r.cxl")
+    assert any("not checkpointed" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.slow  # compiles a learner: seconds

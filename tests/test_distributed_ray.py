@@ -1,5 +1,6 @@
 """Ape-X on a real Ray instance (slow): CartPole solved with 2 actors, an actor killed mid-run,
-an env that raises, checkpoint and resume, a lost replay server, and a two-node cluster
+an env that raises, checkpoint and resume (learner and replay contents), a lost replay
+server, and a two-node cluster
 simulated on this machine.
 
 One small Ray instance (2 CPUs, 80 MiB object store, no dashboard) serves the module; the
@@ -152,6 +153,8 @@ def test_checkpoint_resume_and_lost_replay_server(local_ray, tmp_path):
               checkpoint_every=40, **QUICK) as apex:
         apex.train(num_updates=100)
         assert os.path.exists(path + ".cxl")
+        held = ray.get(apex.replay.size.remote())  # after the replay's last save (in order)
+        assert os.path.exists(path + ".replay.cxl") and held > 0
         ray.kill(apex.replay, no_restart=True)
         with pytest.raises(ReplayServerLost, match="(?s)replay server died.*checkpointed to "
                                                    f"{path}.cxl at update 1[0-9][0-9]"):
@@ -164,8 +167,10 @@ def test_checkpoint_resume_and_lost_replay_server(local_ray, tmp_path):
         assert (resumed.updates, resumed.env_steps) == (saved_updates, saved_steps)
         np.testing.assert_array_equal(resumed.q.params["mlp/~/linear_0"]["w"], w)
         np.testing.assert_array_equal(resumed.q_targ.params["mlp/~/linear_0"]["w"], w_targ)
-        out = resumed.train(num_updates=20)  # an empty buffer refills, learning continues
+        out = resumed.train(num_updates=20)  # the replay's contents come back, learning goes on
         assert out["updates"] == 20 and resumed.updates == saved_updates + 20
+        stats = ray.get(resumed.replay.stats.remote())
+        assert 0 < stats["restored"] <= held + 32 and stats["size"] >= stats["restored"]
 
 
 def test_two_node_cluster_simulated_on_this_machine(local_ray, monkeypatch, caplog):

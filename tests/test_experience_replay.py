@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coaxlike.experience_replay import _checks
 from coaxlike.experience_replay import (
     PrioritizedReplayBuffer, PytreeReplayBuffer, SimpleReplayBuffer, SumTree)
 from coaxlike.reward_tracing import NStep, TransitionBatch
@@ -79,7 +80,9 @@ def test_circular_overwrite():
     buffer.add(make_batch([3, 4]))  # 4 overwrites slot 0
     assert len(buffer) == 3
     tb = buffer.sample(3)
-    np.testing.assert_array_equal(tb.Rn, np.array([4, 2, 3])[tb.idx])
+    # idx: transition ids (the k-th added has id k), so row k holds k + 1; id 0 was overwritten
+    np.testing.assert_array_equal(tb.Rn, tb.idx + 1)
+    assert set(tb.idx.tolist()) <= {1, 2, 3}
     buffer.add(make_batch([5, 6, 7, 8, 9]))  # more rows than capacity: the last 3 are kept
     tb = buffer.sample(3)
     assert set(tb.Rn.tolist()) <= {7, 8, 9}
@@ -192,8 +195,11 @@ def test_update_validates():
             buffer.update(np.array([0]), np.array([bad]))
     with pytest.raises(ValueError, match=r"Adv must have shape \(2,\)"):
         buffer.update(np.array([0, 1]), np.array([1.0]))
-    with pytest.raises(ValueError, match=r"idx must be integers in \[0, 3\) \(the slots"):
+    with pytest.raises(ValueError, match=r"idx holds ids this buffer never handed out \(3 rows"):
         buffer.update(np.array([3]), np.array([1.0]))
+    for bad in (np.array([-1]), np.array([0.5]), np.array([2 ** 31])):
+        with pytest.raises(ValueError, match="idx must be transition ids"):
+            buffer.update(bad, np.array([1.0]))
     np.testing.assert_array_equal(buffer.priorities(np.arange(3)), 1.0)  # unchanged
 
 
@@ -206,8 +212,8 @@ def test_priorities_follow_updates_and_new_items_get_the_maximum():
     buffer.add(make_batch([4]))
     np.testing.assert_allclose(buffer.priorities(np.arange(4)), [2.0, 1.0, 1.0, 3.0])
     buffer.clear()
-    buffer.add(make_batch([5]))
-    np.testing.assert_allclose(buffer.priorities(np.array([0])), [1.0])
+    buffer.add(make_batch([5]))  # id 4 (ids keep counting); ids 0-3 are gone
+    np.testing.assert_allclose(buffer.priorities(np.array([4, 0])), [1.0, 0.0])
 
 
 def test_prioritized_samples_in_proportion_to_priority():
@@ -346,7 +352,7 @@ def test_prioritized_add_with_advantages_sets_initial_priorities():
     buffer.add(make_batch([3]))  # no Adv: the largest |Adv| + epsilon so far, 9
     np.testing.assert_allclose(buffer.priorities(np.arange(3)), [2.0, 3.0, 3.0])
     buffer.add(make_batch(np.arange(6)), Adv=np.arange(6.0))  # more rows than capacity
-    np.testing.assert_allclose(np.sort(buffer.priorities(np.arange(4))),
+    np.testing.assert_allclose(np.sort(buffer.priorities(np.arange(3, 7))),  # ids kept
                                np.sqrt(np.arange(2.0, 6.0) + 1))
     for bad, match in [(np.ones(2), r"Adv must have shape \(1,\)"),
                        (np.array([np.nan]), "Adv must be finite")]:
@@ -359,7 +365,7 @@ def test_alpha_setter_re_exponentiates_stored_priorities():
     buffer = PrioritizedReplayBuffer(4, alpha=1.0, epsilon=1.0)
     buffer.add(make_batch([1, 2, 3]), Adv=np.array([0.0, 3.0, 8.0]))
     buffer.alpha = 0.5
-    np.testing.assert_allclose(buffer.priorities(np.arange(4)), [1.0, 2.0, 3.0, 0.0])
+    np.testing.assert_allclose(buffer.priorities(np.arange(3)), [1.0, 2.0, 3.0])
     buffer.alpha = 0.0  # uniform
     buffer.alpha = 2.0  # and back, exactly: the base priorities were kept
     np.testing.assert_allclose(buffer.priorities(np.arange(3)), [1.0, 16.0, 81.0])
@@ -457,3 +463,57 @@ def test_adding_while_sampling_from_another_thread_never_tears_rows(cls):
     finally:
         stop.set()
         thread.join()
+
+
+# --- transition ids and stale updates (issue 12) ----------------------------------------------
+
+def test_update_of_an_overwritten_transition_is_skipped_not_written_to_the_new_occupant():
+    buffer = PrioritizedReplayBuffer(4, alpha=1.0, epsilon=1.0, random_seed=0)
+    buffer.add(make_batch([10, 11, 12, 13]))
+    sampled = buffer.sample(4)
+    assert set(sampled.idx.tolist()) <= {0, 1, 2, 3}
+    buffer.add(make_batch([14, 15]), Adv=np.array([1.0, 2.0]))  # ids 4, 5 take slots 0, 1
+    # a learner that lags: TD errors for ids 0 and 1 (overwritten) and 2 (still held)
+    assert buffer.update(np.array([0, 1, 2]), np.array([50.0, 60.0, 70.0])) == 1
+    np.testing.assert_allclose(buffer.priorities(np.array([4, 5, 2, 3])),
+                               [2.0, 3.0, 71.0, 1.0])  # newcomers keep their own priorities
+    np.testing.assert_array_equal(buffer.priorities(np.array([0, 1])), [0.0, 0.0])
+    tb = buffer.sample(4)
+    np.testing.assert_array_equal(tb.Rn, tb.idx + 10)  # ids name rows, across the wrap
+
+
+def test_ids_go_stale_on_clear_and_restore_and_are_int32():
+    buffer = PrioritizedReplayBuffer(3, random_seed=0)
+    buffer.add(make_batch([1, 2]))
+    old = buffer.sample(2).idx
+    assert old.dtype == np.int32
+    rows, counters = buffer._storage.snapshot()
+    buffer._storage.restore(rows, counters)
+    assert buffer.update(old, np.ones(2)) == 0  # restored rows get new ids
+    new = buffer.sample(2).idx
+    assert buffer.update(new, np.ones(2)) == 2
+    buffer.clear()
+    buffer.add(make_batch([3]))
+    assert buffer.update(new, np.ones(2)) == 0
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer])
+def test_a_capacity_that_cannot_fit_fails_at_construction(cls, monkeypatch):
+    # without an example the row size is unknown: the least a transition takes is checked
+    with pytest.raises(MemoryError, match=r"capacity=1000000000000 needs .* GiB \(at the very "
+                                          r"least: .* bytes per transition\), but only"):
+        cls(10 ** 12)  # nothing is allocated before the check
+    # with an example the storage is laid out and checked at construction
+    example = make_batch([1, 2])
+    monkeypatch.setattr(_checks, "available_memory", lambda: 10 ** 5)
+    with pytest.raises(MemoryError, match=r"capacity=10000 needs .* GiB \(transitions like "
+                                          r"this batch: \d+ bytes per transition\), but only "
+                                          r"0.00 GiB"):
+        cls(10_000, example_transition=example)
+    monkeypatch.undo()
+    buffer = cls(10_000, example_transition=example)
+    assert buffer.nbytes > 0 and len(buffer) == 0  # allocated, empty
+    buffer.add(make_batch([3, 4]))
+    assert len(buffer) == 2
+    with pytest.raises(TypeError, match="expected a TransitionBatch, got dict"):
+        cls(10, example_transition={"S": np.zeros((1, 4))})

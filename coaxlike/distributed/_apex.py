@@ -59,8 +59,9 @@ class ApeX:
     an exception in their env (logged with its traceback); training continues meanwhile.
     With ``checkpoint_path`` the learner (networks, optimizer state, key, counters) is saved
     every ``checkpoint_every`` updates in the fingerprinted format of
-    :mod:`coaxlike.serialization`, and a new ``ApeX`` with the same path resumes from it. A
-    lost replay server raises :class:`ReplayServerLost` after a last checkpoint.
+    :mod:`coaxlike.serialization`, and so are the replay server's contents
+    (``checkpoint_replay``); a new ``ApeX`` with the same path resumes from both. A lost
+    replay server raises :class:`ReplayServerLost` after a last learner checkpoint.
 
     Args:
         make_env: ``() -> gymnasium.Env``; must be picklable (e.g. a module-level function).
@@ -85,6 +86,10 @@ class ApeX:
         checkpoint_path: file to checkpoint the learner to, or ``None``.
         checkpoint_every: updates between checkpoints, an int >= 1.
         resume: load ``checkpoint_path`` if it exists.
+        checkpoint_replay: with each checkpoint, the replay server saves its contents to
+            ``<checkpoint_path>.replay.cxl`` (from its own process: on a cluster that path
+            must be reachable from the replay server's node); on resume it restores them. A
+            buffer whose rows take more than 2 GiB written densely is not saved (logged).
         evaluate_every: updates between greedy evaluations, or ``None`` for no evaluator.
         eval_episodes: episodes per evaluation, an int >= 1.
         max_restarts: failures allowed per rollout actor, an int >= 0.
@@ -109,7 +114,8 @@ class ApeX:
                  capacity=100_000, priority_alpha=0.6, priority_beta=0.4, priority_epsilon=1e-4,
                  batch_size=64, updates_per_sample=4, warmup=1_000, publish_every=10,
                  target_update_every=500, tau=1.0, checkpoint_path=None, checkpoint_every=1_000,
-                 resume=True, evaluate_every=None, eval_episodes=10, max_restarts=3,
+                 resume=True, checkpoint_replay=True, evaluate_every=None, eval_episodes=10,
+                 max_restarts=3,
                  max_updates_per_second=None, actor_options=None, replay_options=None,
                  evaluator_options=None, ray_init=None, seed=0):
         for name, fn in [("make_env", make_env), ("make_q", make_q),
@@ -160,8 +166,12 @@ class ApeX:
         self.q_targ = self.q.copy()
         self.learner = make_learner(self.q, self.q_targ)
         self._checkpoint = LearnerCheckpoint(self.learner)
-        if self.checkpoint_path is not None and resume and os.path.exists(
-                self._checkpoint.file(self.checkpoint_path)):
+        if not isinstance(checkpoint_replay, bool):
+            raise ValueError(f"checkpoint_replay must be a bool, got {checkpoint_replay!r}")
+        self.checkpoint_replay = checkpoint_replay
+        resumed = self.checkpoint_path is not None and resume and os.path.exists(
+            self._checkpoint.file(self.checkpoint_path))
+        if resumed:
             self._checkpoint.load(self.checkpoint_path)
             logger.info("resumed the learner from %s at update %d", self.checkpoint_path,
                         self._checkpoint.updates)
@@ -180,6 +190,10 @@ class ApeX:
         # handles) could be gone by then (ray-project/ray#53727; Ray logs an error for them
         # when max_restarts > 0). Ray moves an argument over 100 KiB to the object store.
         self._factories = (make_env, make_q, make_learner)
+        if resumed and checkpoint_replay and ray.get(self.replay.restore_on_first_add.remote(
+                self._replay_file(self.checkpoint_path))):
+            logger.info("the replay server restores its contents from %s with the first chunk",
+                        self._replay_file(self.checkpoint_path))
         self.actors = [actor_cls.options(
             max_restarts=self.max_restarts, max_task_retries=0, **per_actor[i]).remote(
             *self._factories, self._replay_name, epsilon=float(eps), index=i,
@@ -365,17 +379,30 @@ class ApeX:
             self._collect(self._fleet.poll(timeout=wait))
 
     def _replay_lost(self, error):
-        saved = self.save_checkpoint() if self.checkpoint_path is not None else None
+        saved = (self.save_checkpoint(replay=False) if self.checkpoint_path is not None
+                 else None)
+        replay = ("the replay contents of the last checkpoint" if self.checkpoint_replay
+                  else "an empty buffer")
         where = (f"the learner was checkpointed to {saved} at update {self.updates}; a new "
-                 "ApeX with the same checkpoint_path resumes from it with an empty buffer"
+                 f"ApeX with the same checkpoint_path resumes from it with {replay}"
                  if saved else "no checkpoint_path was given, so the learner was not saved")
         raise ReplayServerLost(f"the replay server died and its transitions are lost ({error}); "
                                f"{where}") from error
 
     # --- state ------------------------------------------------------------------------------
 
-    def save_checkpoint(self, path=None):
-        """Save the learner and counters to ``path`` (default ``checkpoint_path``).
+    @staticmethod
+    def _replay_file(path):
+        return LearnerCheckpoint.file(path)[:-len(".cxl")] + ".replay.cxl"
+
+    def save_checkpoint(self, path=None, replay=None):
+        """Save the learner and counters to ``path`` (default ``checkpoint_path``) and, with
+        ``checkpoint_replay``, ask the replay server to save its contents beside it
+        (``<path>.replay.cxl``, written by the replay server's process, without waiting).
+
+        Args:
+            path: the learner's file (``.cxl`` is appended unless given).
+            replay: save the replay's contents too; ``None``: ``checkpoint_replay``.
 
         Returns:
             str: the file written.
@@ -384,7 +411,10 @@ class ApeX:
         if path is None:
             raise ValueError("save_checkpoint needs a path: none given and checkpoint_path "
                              "is None")
-        return self._checkpoint.save(path)
+        written = self._checkpoint.save(path)
+        if self.checkpoint_replay if replay is None else replay:
+            self.replay.save.remote(self._replay_file(path))
+        return written
 
     def peak_rss_mb(self):
         """Peak resident memory (MiB) of the learner's process and of each process that has

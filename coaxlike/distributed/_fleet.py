@@ -13,8 +13,9 @@ class ReplayServerLost(RuntimeError):
     """The replay server's Ray actor died (its process or node was lost).
 
     Its transitions are gone. :class:`ApeX` writes a learner checkpoint first when it has a
-    ``checkpoint_path``; a new :class:`ApeX` with the same path resumes from it with an empty
-    buffer (refilled by the actors before learning restarts).
+    ``checkpoint_path``; a new :class:`ApeX` with the same path resumes from it, with the
+    replay contents of the last checkpoint (``checkpoint_replay``) or an empty buffer
+    (refilled by the actors before learning restarts).
     """
 
 

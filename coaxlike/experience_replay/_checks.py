@@ -71,6 +71,20 @@ def check_fits(name: str, x: np.ndarray, dtype: np.dtype) -> None:
                          f"the buffer's dtypes are fixed by its first batch")
 
 
+#: the fewest bytes a stored transition can take (A, Rn, In, logP: a few scalars each)
+MIN_ROW_BYTES = 16
+
+
+def require_memory(capacity: int, need: int, what: str) -> None:
+    """Raise ``MemoryError`` naming ``capacity`` unless ``need`` bytes are available."""
+    have = available_memory()
+    if need > have:
+        raise MemoryError(
+            f"capacity={capacity} needs {need / 2**30:.2f} GiB ({what}: "
+            f"{need / capacity:.0f} bytes per transition), but only {have / 2**30:.2f} GiB "
+            f"of memory is available; lower the capacity")
+
+
 def available_memory() -> int:
     """Bytes of memory available to a new allocation (Linux: MemAvailable)."""
     try:

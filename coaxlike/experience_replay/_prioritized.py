@@ -6,6 +6,7 @@ import threading
 import numpy as np
 
 from ..reward_tracing import TransitionBatch
+from ._checks import check_positive_int
 from ._storage import HostStorage, warn_evicted
 from ._sumtree import SumTree
 
@@ -66,9 +67,10 @@ class PrioritizedReplayBuffer:
     prioritized sampling); Schaul et al. used ``alpha=0.6`` and ``beta`` annealed from 0.4
     to 1 for proportional prioritization on Atari.
 
-    Indices returned in ``idx`` are buffer slots: :meth:`update` on a slot whose
-    transition was dropped is ignored; after the slot is overwritten by a newer transition,
-    it sets the newer one's priority. Storage (frames stored once, memory check, lock
+    Sampled batches carry **transition ids** in ``idx`` (the ``k``-th transition added has id
+    ``k mod 2**31``, int32), not storage slots: :meth:`update` skips the ids of transitions
+    no longer held (overwritten by newer ones or dropped), so a late update never lands on a
+    slot's new occupant. Storage (frames stored once, memory check, lock
     against concurrent use) is that of :class:`SimpleReplayBuffer`.
 
     Args:
@@ -79,11 +81,14 @@ class PrioritizedReplayBuffer:
         random_seed: seed for the sampler's numpy ``Generator``.
         lean: store each observation frame once (see :class:`SimpleReplayBuffer`).
         frame_capacity: frames in the frame ring; ``None``: default.
+        example_transition: a batch like those to come: the storage is allocated at
+            construction (see :class:`SimpleReplayBuffer`).
 
     Raises:
         TypeError: if ``alpha``, ``beta`` or ``epsilon`` is not a real number (a string, a
             bool, ``None``, an array of more than one element), here and in their setters.
         ValueError: if an argument is out of range, here and in the setters.
+        MemoryError: if ``capacity`` transitions cannot fit in the available memory.
 
     Examples:
         >>> import numpy as np
@@ -96,7 +101,8 @@ class PrioritizedReplayBuffer:
         >>> buffer.add(batch, Adv=np.array([0.5, -2.0]))
         >>> buffer.priorities(np.array([0, 1])).round(4).tolist()
         [0.5001, 2.0001]
-        >>> buffer.update(np.array([0, 1]), np.array([-3.0, 1.0]))
+        >>> buffer.update(np.array([0, 1]), np.array([-3.0, 1.0]))  # both still held
+        2
         >>> buffer.priorities(np.array([0, 1])).round(4).tolist()
         [3.0001, 1.0001]
         >>> sample = buffer.sample(batch_size=2)
@@ -106,9 +112,13 @@ class PrioritizedReplayBuffer:
 
     def __init__(self, capacity: int, alpha: float = 1.0, beta: float = 1.0,
                  epsilon: float = 1e-4, random_seed: int | None = None, *, lean: bool = True,
-                 frame_capacity: int | None = None):
+                 frame_capacity: int | None = None,
+                 example_transition: TransitionBatch | None = None):
         self._alpha, self._beta, self._epsilon = check_priority_args(alpha, beta, epsilon)
-        self._storage = HostStorage(capacity, lean, frame_capacity)
+        capacity = check_positive_int("capacity", capacity)
+        leaves = 1 << (capacity - 1).bit_length()  # the sum-tree's, float64; _base: float64
+        self._storage = HostStorage(capacity, lean, frame_capacity, example_transition,
+                                    extra_row_bytes=-(-(16 * leaves + 8 * capacity) // capacity))
         self._tree = SumTree(capacity)
         self._base = np.zeros(self._storage.capacity)  # |Adv| + epsilon per slot
         self._rng = np.random.default_rng(random_seed)
@@ -128,9 +138,7 @@ class PrioritizedReplayBuffer:
             return
         with self._lock:
             self._alpha = alpha
-            slots = np.arange(self._storage.capacity)
-            valid = self._storage.valid(slots)
-            self._tree.set(slots, np.where(valid, self._priority(self._base), 0.0))
+            self._reprioritize()
 
     @property
     def beta(self) -> float:
@@ -210,7 +218,7 @@ class PrioritizedReplayBuffer:
 
         Returns:
             TransitionBatch: numpy leaves with leading axis ``batch_size``; ``W`` the
-            importance weights (see the class docstring), ``idx`` the buffer slots.
+            importance weights (see the class docstring), ``idx`` the transition ids.
 
         Raises:
             ValueError: if the buffer is empty or ``batch_size`` exceeds ``len(buffer)``.
@@ -223,40 +231,77 @@ class PrioritizedReplayBuffer:
             W = (len(self) * prob) ** -self._beta
             return self._storage.gather(idx, W / W.max())
 
-    def update(self, idx, Adv) -> None:
+    def update(self, idx, Adv) -> int:
         r"""Set the priorities of transitions ``idx`` to :math:`(|\mathcal{A}| + \epsilon)^\alpha`.
 
-        Slots whose transition was dropped (or overwritten by the frame ring) are skipped.
+        ``idx`` are the transition ids of a sampled batch. An id whose transition is no longer
+        held (its slot was overwritten by a newer transition, or the frame ring dropped it,
+        while the TD error was being computed: routine with a learner that lags behind, as in
+        Ape-X) is skipped, so the newer occupant of the slot keeps its own priority.
 
         Args:
-            idx: ``(B,)`` int buffer slots, as in a sampled batch's ``idx``.
+            idx: ``(B,)`` transition ids, as in a sampled batch's ``idx``.
             Adv: ``(B,)`` TD errors or advantages (signed; the magnitude is used). For a
-                repeated slot the last value wins.
+                repeated id the last value wins.
+
+        Returns:
+            int: the number of ids whose priority was set (the others were stale).
 
         Raises:
-            ValueError: if shapes differ, an index is not a slot that has held a
-                transition, or a value is NaN or infinite.
+            ValueError: if shapes differ, an id is not an int32 value >= 0 or was never
+                handed out by this buffer, or a value is NaN or infinite. Nothing is changed
+                then.
         """
         idx = np.asarray(idx)
         if idx.ndim != 1:
             raise ValueError(f"idx must have shape (B,), got {idx.shape}")
         base = self._base_of("Adv", Adv, idx.shape)
         with self._lock:
-            filled = self._storage.filled
-            if idx.size and (not np.issubdtype(idx.dtype, np.integer)
-                             or idx.min() < 0 or idx.max() >= filled):
-                raise ValueError(f"idx must be integers in [0, {filled}) (the slots that have "
-                                 f"held a transition), got {idx!r}")
-            keep = self._storage.valid(idx)
-            idx, base = idx[keep], base[keep]
-            self._base[idx] = base
-            self._tree.set(idx, self._priority(base))
+            slots, current = self._storage.slots(idx)
+            slots, base = slots[current], base[current]
+            self._base[slots] = base
+            self._tree.set(slots, self._priority(base))
             if base.size:
                 self._max_base = max(self._max_base, float(base.max()))
+        return int(current.sum())
 
     def priorities(self, idx) -> np.ndarray:
-        r"""The current priorities :math:`p_i` (after the exponent :math:`\alpha`) at ``idx``."""
-        return self._tree.get(idx)
+        r"""The current priorities :math:`p_i` (after the exponent :math:`\alpha`) of the
+        transitions with ids ``idx`` (0 for those no longer held)."""
+        with self._lock:
+            slots, current = self._storage.slots(idx)
+            return np.where(current, self._tree.get(slots), 0.0)
+
+    # --- the serialization protocol (coaxlike.serialization.save_object / load_object) ------
+
+    def _serial_static(self):
+        storage = self._storage
+        return {"capacity": storage.capacity, "lean": storage.lean,
+                "frame_capacity": storage.frame_capacity}
+
+    def _serial_tree(self):
+        """Every slot's row, the ring counters, the base priorities and the hyperparameters
+        (the sampler's state is not saved). Needs allocated storage (one ``add``)."""
+        with self._lock:
+            rows, counters = self._storage.snapshot()
+            return {"rows": rows, "counters": counters, "base": self._base.copy(),
+                    "max_base": np.float64(self._max_base),
+                    "hyperparameters": np.array([self._alpha, self._beta, self._epsilon])}
+
+    def _serial_restore(self, tree):
+        alpha, beta, epsilon = check_priority_args(*np.asarray(tree["hyperparameters"]))
+        with self._lock:
+            self._storage.restore(tree["rows"], tree["counters"])  # checks, or changes nothing
+            self._alpha, self._beta, self._epsilon = alpha, beta, epsilon
+            self._base[...] = np.asarray(tree["base"], np.float64)
+            self._max_base = float(tree["max_base"])
+            self._reprioritize()
+
+    def _reprioritize(self):
+        """Recompute every slot's priority from its base (0 for slots without a valid row)."""
+        slots = np.arange(self._storage.capacity)
+        valid = self._storage.valid(slots)
+        self._tree.set(slots, np.where(valid, self._priority(self._base), 0.0))
 
     def _base_of(self, name, Adv, shape) -> np.ndarray:
         """``|Adv| + epsilon`` as float64, after checking shape and finiteness."""

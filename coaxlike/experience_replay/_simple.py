@@ -15,7 +15,8 @@ class SimpleReplayBuffer:
     Storage is preallocated numpy arrays with leading axis ``capacity``, shaped on the first
     :meth:`add` from that batch's leaves and dtypes (``uint8`` stays ``uint8``); once full,
     the oldest transitions are overwritten. Sampled batches have ``W`` all ones and ``idx``
-    the ``(B,)`` int32 buffer slots.
+    the ``(B,)`` int32 transition ids (the ``k``-th transition added has id ``k mod 2**31``;
+    see :meth:`PrioritizedReplayBuffer.update`).
 
     **Frames are stored once** (``lean=True``): every observation leaf of at least 512 bytes
     per row (an image, one frame of a :class:`~coaxlike.wrappers.FrameStacking` tuple) goes
@@ -34,9 +35,13 @@ class SimpleReplayBuffer:
     This is the idea of Dopamine's circular replay buffer and SB3's ``optimize_memory_usage``,
     without their assumption that row ``i + 1`` continues row ``i``.
 
-    **Memory** is checked when the arrays are allocated (the first :meth:`add`, when the row
-    shapes become known): if the whole capacity would not fit in the available memory,
-    ``MemoryError`` is raised then, and the buffer stays empty and usable.
+    **Memory** is checked at construction, against the available memory (``MemAvailable``):
+    with ``example_transition`` (a batch like those to come, e.g. the tracer's first output)
+    the arrays are allocated right away and a capacity whose rows would not fit raises
+    ``MemoryError`` naming the capacity and the bytes per transition; without it the row size
+    is not known yet, so construction checks the least a transition can take (16 bytes) and
+    the exact check runs when the first :meth:`add` allocates (raising ``MemoryError`` then,
+    with the buffer left empty and usable).
 
     **Threads**: :meth:`add`, :meth:`sample` and :meth:`clear` hold one lock, so a thread
     adding while another samples never sees a row torn between two transitions.
@@ -50,9 +55,13 @@ class SimpleReplayBuffer:
         random_seed: seed for the sampler (``None``: fresh entropy).
         lean: store each observation frame once (see above); ``False``: densely.
         frame_capacity: frames in the ring (per frame shape and dtype); ``None``: default.
+        example_transition: a batch like those to come (any number of rows, e.g.
+            ``tracer.pop()``): allocate the storage and check its memory now.
 
     Raises:
-        ValueError: if ``capacity`` or ``frame_capacity`` is not an int >= 1.
+        ValueError: if ``capacity`` or ``frame_capacity`` is not an int >= 1, or
+            ``example_transition`` is not a valid batch.
+        MemoryError: if ``capacity`` transitions cannot fit in the available memory.
 
     Examples:
         >>> import numpy as np
@@ -67,8 +76,9 @@ class SimpleReplayBuffer:
     """
 
     def __init__(self, capacity: int, random_seed: int | None = None, *, lean: bool = True,
-                 frame_capacity: int | None = None):
-        self._storage = HostStorage(capacity, lean, frame_capacity)
+                 frame_capacity: int | None = None,
+                 example_transition: TransitionBatch | None = None):
+        self._storage = HostStorage(capacity, lean, frame_capacity, example_transition)
         self._rng = np.random.default_rng(random_seed)
         self._lock = threading.Lock()
         self._warned = False
@@ -112,7 +122,7 @@ class SimpleReplayBuffer:
 
         Returns:
             TransitionBatch: numpy leaves with leading axis ``batch_size``; ``W`` ones,
-            ``idx`` the buffer slots.
+            ``idx`` the transition ids.
 
         Raises:
             ValueError: if the buffer is empty or ``batch_size`` exceeds ``len(buffer)``.

@@ -11,6 +11,10 @@ from ._frame_pool import FramePool, plan_pools
 
 __all__ = ["HostStorage", "warn_evicted"]
 
+#: transition ids count modulo this (they fit int32); an id is recognised as stale while
+#: fewer than 2**30 rows were written after it
+ID_MODULUS = 2 ** 31
+
 class HostStorage:
     """Preallocated numpy storage for TransitionBatch rows with circular overwrite.
 
@@ -29,10 +33,15 @@ class HostStorage:
         capacity: the number of rows, an int >= 1.
         lean: keep large observation leaves in frame pools.
         frame_capacity: frames per pool; ``None``: ``capacity + capacity // 50 + 256``.
+        example: a batch like those to come: allocate (and check memory) now, not on the
+            first :meth:`add`.
+        extra_row_bytes: bytes per row the owner allocates besides (counted in the check).
     """
 
-    def __init__(self, capacity: int, lean: bool = True, frame_capacity: int | None = None):
+    def __init__(self, capacity: int, lean: bool = True, frame_capacity: int | None = None,
+                 example: TransitionBatch | None = None, extra_row_bytes: int = 0):
         self.capacity = check_positive_int("capacity", capacity)
+        self.extra_row_bytes = extra_row_bytes  # what the owner allocates per row besides
         if not isinstance(lean, bool):
             raise ValueError(f"lean must be a bool, got {lean!r}")
         self.lean = lean
@@ -54,7 +63,16 @@ class HostStorage:
         self._signature = None  # (treedef, row shapes and dtype kinds) of the stored rows
         self._a_leaf = 0        # flat position of the field A
         self.evicted_early = 0  # rows evicted because a frame pool wrapped
+        self.added = 0          # rows written since construction (never reset): the next id
         self.clear()
+        if example is None:  # the row size is not known yet: check the least it can be
+            _checks.require_memory(self.capacity, self.capacity * (
+                _checks.MIN_ROW_BYTES + extra_row_bytes), "at the very least")
+        else:
+            batch = strip(example)
+            check_rows(batch, batch)
+            leaves, treedef = jax.tree_util.tree_flatten(batch)
+            self._allocate(batch, treedef, [np.asarray(x) for x in leaves])
 
     # --- state -------------------------------------------------------------------------------
 
@@ -65,6 +83,35 @@ class HostStorage:
         self.filled = 0  # slots [0, filled) have held a row since the last clear
         for pool in self._pools:
             pool.clear()
+
+    # --- transition ids ----------------------------------------------------------------------
+
+    def ids(self, slots: np.ndarray) -> np.ndarray:
+        """The int32 transition ids of the rows in ``slots`` (what sampled batches carry).
+
+        The ``k``-th row written since construction has id ``k mod 2**31``; rows are written
+        in ring order, so the row in slot ``position - 1 - d`` is number ``added - 1 - d``.
+        """
+        k = self.added - 1 - (self.position - 1 - np.asarray(slots, np.int64)) % self.capacity
+        return (k % ID_MODULUS).astype(np.int32)
+
+    def slots(self, ids) -> tuple:
+        """``(slots, current)`` for transition ids: where each id's row is, and whether it is
+        still held (``False``: overwritten or dropped since it was sampled).
+
+        Raises:
+            ValueError: if an id is not an integer in ``[0, 2**31)`` or was never handed out.
+        """
+        ids = np.asarray(ids)
+        if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0
+                         or ids.max() >= ID_MODULUS):
+            raise ValueError(f"idx must be transition ids (int32 values >= 0, as in a sampled "
+                             f"batch's idx), got {ids!r}")
+        age = (self.added - 1 - ids.astype(np.int64)) % ID_MODULUS  # 0: the newest row
+        if ids.size and age.max() >= ID_MODULUS - ID_MODULUS // 2:
+            raise ValueError(f"idx holds ids this buffer never handed out ({self.added} rows "
+                             f"written so far), got {ids!r}")
+        return (self.position - 1 - age) % self.capacity, age < self.size
 
     @property
     def start(self) -> int:
@@ -77,6 +124,15 @@ class HostStorage:
         arrays = list((self._dense or {}).values()) + self._frame_idx
         arrays += [] if self._keys is None else [self._keys]
         return sum(x.nbytes for x in arrays) + sum(p.nbytes for p in self._pools)
+
+    @property
+    def dense_row_bytes(self) -> int:
+        """Bytes of one row written densely (frames included), as :meth:`snapshot` returns
+        it (0 before the first add)."""
+        if self.data is None:
+            return 0
+        leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(self.data)]
+        return sum(x.dtype.itemsize * int(np.prod(x.shape[1:])) for x in leaves)
 
     def valid(self, idx: np.ndarray) -> np.ndarray:
         """Whether each slot in ``idx`` holds a valid row."""
@@ -117,6 +173,7 @@ class HostStorage:
         except Exception:
             self.position, self.size, self.filled = saved
             raise
+        # `added` grew by capacity: ids sampled before the restore are all stale
         self.position, self.size, self.filled = position, size, filled
 
     # --- add ---------------------------------------------------------------------------------
@@ -162,6 +219,7 @@ class HostStorage:
         if self._pools:
             self._write_frames(leaves, where, idx)
         self.position = (start + keep) % self.capacity
+        self.added += keep
         self.size = min(self.size + keep, self.capacity)
         self.filled = max(self.filled, start + keep if start + keep <= self.capacity
                           else self.capacity)
@@ -179,13 +237,9 @@ class HostStorage:
                         for j, x in enumerate(leaves) if j not in pooled)
         frame_bytes = sum(int(np.prod(row)) * dtype.itemsize for row, dtype in pool_of)
         index_bytes = sum(4 * (n_seq + 2) * len(g) + 8 for g in groups) if groups else 0
-        need = self.capacity * (row_bytes + index_bytes) + self.frame_capacity * frame_bytes
-        have = _checks.available_memory()
-        if need > have:
-            raise MemoryError(
-                f"capacity={self.capacity} needs {need / 2**30:.2f} GiB for transitions like "
-                f"this batch ({need / self.capacity:.0f} bytes each), but only "
-                f"{have / 2**30:.2f} GiB of memory is available; lower the capacity")
+        need = (self.capacity * (row_bytes + index_bytes + self.extra_row_bytes)
+                + self.frame_capacity * frame_bytes)
+        _checks.require_memory(self.capacity, need, "transitions like this batch")
         self._dense = {j: np.zeros((self.capacity, *x.shape[1:]), x.dtype)
                        for j, x in enumerate(leaves) if j not in pooled}
         self._pooled = pooled
@@ -260,10 +314,11 @@ class HostStorage:
     # --- sample ------------------------------------------------------------------------------
 
     def gather(self, idx: np.ndarray, W: np.ndarray) -> TransitionBatch:
-        """Rows ``idx`` (one vectorised gather per leaf), with weights ``W`` attached."""
+        """The rows in slots ``idx`` (one vectorised gather per leaf), with weights ``W``
+        attached and their transition ids (:meth:`ids`) in the ``idx`` field."""
         if not self._pools:  # all dense, in flat order: one comprehension
             rows = self._treedef.unflatten([x.take(idx, axis=0) for x in self._dense.values()])
-            return rows._replace(W=np.asarray(W, np.float32), idx=np.asarray(idx, np.int32))
+            return rows._replace(W=np.asarray(W, np.float32), idx=self.ids(idx))
         leaves = [None] * (len(self._dense) + len(self._pooled))
         for j, store in self._dense.items():
             leaves[j] = store.take(idx, axis=0)  # cheaper than store[idx] for small batches
@@ -274,7 +329,7 @@ class HostStorage:
                     where = slots[:, position, leaf] if position < 2 else slots[:, 2:, leaf]
                     leaves[j] = pool.frames.take(where, axis=0)
         rows = self._treedef.unflatten(leaves)
-        return rows._replace(W=np.asarray(W, np.float32), idx=np.asarray(idx, np.int32))
+        return rows._replace(W=np.asarray(W, np.float32), idx=self.ids(idx))
 
     def check_sample_size(self, batch_size) -> int:
         """Validate ``batch_size`` against the number of stored rows."""
