@@ -40,9 +40,23 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 _QUICK_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
-def pytest_configure(config):
+def _slow_run(config):
     expression = config.option.markexpr or ""
-    if "slow" not in expression or "not slow" in expression:
+    return "slow" in expression and "not slow" not in expression
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (the default run's addopts): one worker per core, at most 4 (each holds a
+    JAX runtime of ~0.5 GB); the slow run stays in one process, because its benchmarks time
+    themselves against floors and training tests use both cores already."""
+    if _slow_run(config):
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))
+
+
+def pytest_configure(config):
+    if not _slow_run(config):
         # read when the backend starts, i.e. at the first computation, which is later
         os.environ["XLA_FLAGS"] = f"{_QUICK_XLA} {os.environ.get('XLA_FLAGS', '')}".strip()
 
