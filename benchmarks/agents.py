@@ -6,9 +6,11 @@ a callback. Reported per task: seeds solved (first evaluation at or above the th
 median env steps and median seconds to that evaluation (wall time of ``learn`` up to it,
 compilation included, evaluation excluded), and whether the agent that ``learn(budget)``
 *returns* still meets the threshold (a fresh 10-episode greedy evaluation on other seeds):
-users keep the final agent, not the best evaluation.
+users keep the final agent, not the best evaluation. The rows ``CartPole-v1 C51`` and
+``CartPole-v1 QR-DQN`` are the same defaults with ``distributional="categorical"`` or
+``"quantile"`` (a :class:`~coaxlike.StochasticQ` with its default atoms or quantiles).
 
-    python -m benchmarks.agents [--quick] [--tasks CartPole-v1,Acrobot-v1] [--seeds 0-9]
+    python -m benchmarks.agents [--quick] [--tasks "CartPole-v1,CartPole-v1 C51"] [--seeds 0-9]
         [--set name=value ...] [--json PATH]
 """
 import argparse
@@ -31,6 +33,19 @@ TASKS = {
 }
 DEFAULT_SEEDS = {"CartPole-v1": range(10), "Acrobot-v1": range(5), "FrozenLake-v1": range(3),
                  "LunarLander-v3": range(3)}
+# rows that vary one setting of the defaults: name -> (task, DQN kwargs); seeds as the task's
+VARIANTS = {"CartPole-v1 C51": ("CartPole-v1", {"distributional": "categorical"}),
+            "CartPole-v1 QR-DQN": ("CartPole-v1", {"distributional": "quantile"})}
+ALL_TASKS = ["CartPole-v1", "Acrobot-v1", "FrozenLake-v1", "LunarLander-v3", *VARIANTS]
+
+
+def resolve(name):
+    """``(task, DQN kwargs)`` of a task or variant name."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {ALL_TASKS}")
+    return name, {}
 
 
 def make_env(task, n=None):
@@ -42,12 +57,13 @@ def make_env(task, n=None):
 
 
 def run_seed(task, seed, overrides=None, budget=None):
-    """One run; dict with ``solved_at`` (env steps or None), ``seconds`` (to solve, else the
-    whole run), ``final_return`` and ``curve``."""
+    """One run of a task or variant; dict with ``solved_at`` (env steps or None),
+    ``seconds`` (to solve, else the whole run), ``final_return`` and ``curve``."""
     from coaxlike.agents import DQN, evaluate_policy
+    name, (task, variant) = task, resolve(task)
     threshold, default_budget, eval_freq, extra = TASKS[task]
     budget = budget or default_budget
-    kwargs = dict(extra.get("agent_kwargs", {}), **(overrides or {}))
+    kwargs = dict(extra.get("agent_kwargs", {}), **variant, **(overrides or {}))
     t0 = time.perf_counter()
     agent = DQN(make_env(task, kwargs.pop("n_envs", 4)), seed=seed, **kwargs)
     eval_env = make_env(task, 10)
@@ -67,7 +83,7 @@ def run_seed(task, seed, overrides=None, budget=None):
     total = time.perf_counter() - t0 - state["eval_seconds"]
     final = evaluate_policy(agent, eval_env, 10, seed=20_000 + seed)
     eval_env.close()
-    return {"task": task, "seed": seed, "solved_at": state["solved_at"],
+    return {"task": name, "seed": seed, "solved_at": state["solved_at"],
             "seconds": state["seconds"] if state["seconds"] is not None else total,
             "run_seconds": total, "final_return": final, "final_ok": final >= threshold,
             "curve": state["curve"]}
@@ -78,7 +94,7 @@ def _round(agent):
 
 
 def summarise(task, runs):
-    threshold = TASKS[task][0]
+    threshold = TASKS[resolve(task)[0]][0]
     solved = [r for r in runs if r["solved_at"] is not None]
     return {"task": task, "threshold": threshold, "seeds": len(runs), "solved": len(solved),
             "final_ok": sum(r["final_ok"] for r in runs),
@@ -98,8 +114,7 @@ def parse_seeds(text):
 
 
 def run(quick=False, tasks=None, seeds=None, overrides=None):
-    tasks = tasks or (["CartPole-v1"] if quick else ["CartPole-v1", "Acrobot-v1",
-                                                      "FrozenLake-v1", "LunarLander-v3"])
+    tasks = tasks or (["CartPole-v1"] if quick else ALL_TASKS)
     t0, rows, summaries = time.perf_counter(), [], []
     for task in tasks:
         if task == "LunarLander-v3":
@@ -108,7 +123,7 @@ def run(quick=False, tasks=None, seeds=None, overrides=None):
             except ImportError:
                 summaries.append({"task": task, "skipped": "Box2D is not installed"})
                 continue
-        task_seeds = seeds if seeds is not None else list(DEFAULT_SEEDS[task])
+        task_seeds = seeds if seeds is not None else list(DEFAULT_SEEDS[resolve(task)[0]])
         if quick:
             task_seeds = task_seeds[:1]
         runs = []
@@ -127,14 +142,14 @@ def run(quick=False, tasks=None, seeds=None, overrides=None):
 
 
 def format_table(result):
-    lines = [TITLE, f"{'task':16s} {'solved':>7s} {'final ok':>9s} {'median steps':>13s} "
+    lines = [TITLE, f"{'task':18s} {'solved':>7s} {'final ok':>9s} {'median steps':>13s} "
              f"{'median s':>9s}"]
     for s in result["summaries"]:
         if "skipped" in s:
-            lines.append(f"{s['task']:16s} skipped: {s['skipped']}")
+            lines.append(f"{s['task']:18s} skipped: {s['skipped']}")
             continue
         steps = "-" if s["median_steps"] is None else f"{s['median_steps']:.0f}"
-        lines.append(f"{s['task']:16s} {s['solved']:>3d}/{s['seeds']:<3d} "
+        lines.append(f"{s['task']:18s} {s['solved']:>3d}/{s['seeds']:<3d} "
                      f"{s['final_ok']:>5d}/{s['seeds']:<3d} {steps:>13s} "
                      f"{s['median_seconds']:>9.1f}")
     return "\n".join(lines)

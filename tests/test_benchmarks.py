@@ -73,3 +73,17 @@ def test_replay_quick_reports_memory_beside_the_floor_and_speed_against_dense():
                                                    "CartPole add(B=4 n-step rows)"]
     for row in result["speed"]:
         assert math.isfinite(row["ratio"]) and row["ratio"] > 0
+
+
+def test_agents_variants_vary_one_setting_of_a_task():
+    from benchmarks import agents
+    assert agents.resolve("CartPole-v1 C51") == ("CartPole-v1", {"distributional":
+                                                                 "categorical"})
+    assert agents.resolve("CartPole-v1 QR-DQN")[1] == {"distributional": "quantile"}
+    assert agents.resolve("Acrobot-v1") == ("Acrobot-v1", {})
+    with pytest.raises(ValueError, match="unknown task 'CartPole'"):
+        agents.resolve("CartPole")
+    quick = agents.run_seed("CartPole-v1 QR-DQN", 0, overrides={
+        "hidden": (8,), "learning_starts": 64, "gradient_steps": 4, "num_quantiles": 4},
+        budget=512)
+    assert quick["task"] == "CartPole-v1 QR-DQN" and quick["seed"] == 0
