@@ -43,7 +43,7 @@ def test_defaults_build_a_stochastic_q_and_the_same_learners():
     assert c51.q.dist_params(np.zeros((1, 4), np.float32))["logits"].shape == (1, 2, 51)
     qr = DQN("CartPole-v1", distributional="quantile", double=False, gamma=0.9, n_envs=1,
              **SMALL)
-    assert (qr.q.kind, qr.q.num_bins, qr.q.value_range) == ("quantile", 51, None)
+    assert (qr.q.kind, qr.q.num_bins, qr.q.value_range) == ("quantile", 10, None)
     assert type(qr.learner) is QLearning
     plain = DQN("CartPole-v1", n_envs=1, **SMALL)
     assert type(plain.q) is coaxlike.Q and "distributional" not in plain._config

@@ -15,7 +15,7 @@ __all__ = []  # private module
 
 KINDS = (None, "categorical", "quantile")
 DEFAULT_NUM_BINS = 51  # C51's atoms
-DEFAULT_NUM_QUANTILES = 51
+DEFAULT_NUM_QUANTILES = 10  # rl-zoo's n_quantiles for QR-DQN on CartPole (sb3-contrib)
 
 
 def default_value_range(gamma):
