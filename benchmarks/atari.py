@@ -18,12 +18,13 @@ Bytes per transition are the replay buffer's preallocated bytes over its capacit
 ``benchmarks.replay`` for the measured resident memory at capacity 1M).
 """
 import argparse
-import json
 import os
 import sys
 import time
 
 import gymnasium
+
+from . import _timing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -90,13 +91,7 @@ def main(argv=None):
         "ms_per_update_incl_4_steps": after_seconds / max(whole["updates"], 1) * 1e3,
         "bytes_per_transition": whole["bytes_per_transition"],
     }
-    if args.json == "-":
-        print(json.dumps(result))
-        return result
-    print(format_table(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    _timing.emit(result, args, None, format_table)
     return result
 
 

@@ -23,7 +23,6 @@ median ratio.
 """
 import argparse
 import gc
-import json
 import time
 
 import numpy as np
@@ -182,13 +181,7 @@ def main(argv=None):
         result["memory"] = memory(capacity, adds)
     if args.only in (None, "speed"):
         result["speed"] = speed(args.quick)
-    if args.json == "-":
-        print(json.dumps(result))
-        return result
-    print(format_table(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    _timing.emit(result, args, None, format_table)
     return result
 
 

@@ -92,8 +92,12 @@ class HostStorage:
         The ``k``-th row written since construction has id ``k mod 2**31``; rows are written
         in ring order, so the row in slot ``position - 1 - d`` is number ``added - 1 - d``.
         """
-        k = self.added - 1 - (self.position - 1 - np.asarray(slots, np.int64)) % self.capacity
-        return (k % ID_MODULUS).astype(np.int32)
+        slots = np.asarray(slots)
+        k = slots + (self.added - self.position)  # slot 0 of the current lap: no modulo
+        k -= (slots >= self.position) * self.capacity  # (2-3 us for 64 slots, not 7)
+        if self.added > ID_MODULUS:
+            k %= ID_MODULUS
+        return k.astype(np.int32)
 
     def slots(self, ids) -> tuple:
         """``(slots, current)`` for transition ids: where each id's row is, and whether it is
