@@ -9,8 +9,9 @@ What it shows, top to bottom:
    (``apex_epsilons``), each sending n-step transitions with their log-propensities and
    initial priorities to the replay server;
 3. greedy evaluation in its own Ray actor, stopping when the 10-episode mean return reaches
-   475, and a learner checkpoint (fingerprinted file) every 500 updates: run the script
-   again with the same ``--checkpoint`` and it resumes;
+   475, and a checkpoint every 500 updates (the learner's fingerprinted file and, beside it,
+   the replay server's contents): run the script again with the same ``--checkpoint`` and
+   it resumes;
 4. throughput and memory per process.
 
 Run: ``python examples/apex_cartpole.py`` (Ray starts on this machine; about 2 minutes on a
@@ -55,7 +56,8 @@ def main():
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--checkpoint", default=os.path.join(tempfile.gettempdir(),
                                                              "apex_cartpole"),
-                        help="learner checkpoint path (resumed from when it exists)")
+                        help="checkpoint path, learner and replay (resumed from when it "
+                             "exists)")
     parser.add_argument("--address", default=None,
                         help="Ray address, e.g. 'auto' for a cluster started by `ray start`")
     args = parser.parse_args()

@@ -206,6 +206,7 @@ class ApeX:
             self.evaluator = ray.remote(Evaluator).options(**options["evaluator"]).remote(
                 *self._factories[:2], num_episodes=self.eval_episodes)
         self._published = None
+        self._replay_saved = None  # the replay server's last save call (close waits for it)
         self._publish()
         self._sample_ref = None
         self._eval_ref = None
@@ -413,7 +414,7 @@ class ApeX:
                              "is None")
         written = self._checkpoint.save(path)
         if self.checkpoint_replay if replay is None else replay:
-            self.replay.save.remote(self._replay_file(path))
+            self._replay_saved = self.replay.save.remote(self._replay_file(path))
         return written
 
     def peak_rss_mb(self):
@@ -428,12 +429,18 @@ class ApeX:
         return out
 
     def close(self):
-        """Kill the actors, the replay server and the evaluator; shut Ray down if this object
-        started it. Idempotent."""
+        """Kill the actors, the replay server and the evaluator (after the replay server has
+        written a checkpoint it was asked for); shut Ray down if this object started it.
+        Idempotent."""
         if self.closed:
             return
         self.closed = True
         self._fleet.cancel()
+        if self._replay_saved is not None:  # let the replay server finish writing its file
+            try:
+                ray.get(self._replay_saved, timeout=120)
+            except (ray.exceptions.RayError, TimeoutError) as e:
+                logger.warning("the replay server's last checkpoint was not written: %s", e)
         for handle in [*self.actors, self.replay, self.evaluator]:
             if handle is not None:
                 ray.kill(handle, no_restart=True)
