@@ -293,43 +293,51 @@ def test_vector_monitor_on_a_gymnasium_vector_env():
 
 
 EXIT_SCRIPT = """
-import logging, sys
+import sys
 sys.path.insert(0, {tests!r})
 from test_train_monitor import ScriptedEnv
 from coaxlike.wrappers import TrainMonitor
-env = TrainMonitor(ScriptedEnv(lengths=(3, 5)), tensorboard_dir={logdir!r})
-env.reset()
-for a in (0, 0, 0):
-    env.step(a)
-env.reset()                                 # the first episode's line is written here
-for a in {actions}:
-    env.step(a)
-env.record_metrics({{"QLearning/loss": 0.5}})  # after the last step: part of the last line
+monitors = []
+for name, actions in {cases!r}:  # one monitor per case, all left open
+    env = TrainMonitor(ScriptedEnv(lengths=(3, 5)), tensorboard_dir={logdir!r} + "/" + name,
+                       name=name)
+    env.reset()
+    for a in (0, 0, 0):
+        env.step(a)
+    env.reset()                                 # the first episode's line is written here
+    for a in actions:
+        env.step(a)
+    env.record_metrics({{"QLearning/loss": 0.5}})  # after the last step: part of the last line
+    monitors.append(env)
 print("exiting without close()", flush=True)
 """
 
 
-@pytest.mark.parametrize("actions, finished", [((0, 0), False), ((0, 0, 0, 0, 0), True)])
-def test_exit_without_close_writes_the_last_episode(tmp_path, actions, finished):
+def test_exit_without_close_writes_the_last_episode(tmp_path):
     """coax scripts end without ``env.close()``: the last episode, unfinished or just
     finished, is still logged and its scalars reach the event file (before tensorboardX's own
-    exit handler closes the writer)."""
+    exit handler closes the writer). One interpreter for both cases (importing JAX costs
+    seconds)."""
     import subprocess
     import sys
+    cases = [("unfinished", (0, 0)), ("finished", (0, 0, 0, 0, 0))]
     script = EXIT_SCRIPT.format(tests=os.path.dirname(__file__), logdir=str(tmp_path),
-                                actions=actions)
+                                cases=cases)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if "ep: " in line]
-    assert len(lines) == 2 and "ep: 1," in lines[0] and "G: 3," in lines[0]
-    t = len(actions)
-    assert f"ep: 2,\tT: {3 + t}," in lines[1] and f"t: {t}," in lines[1]
-    assert f"G: {t}," in lines[1] and "QLearning/loss: 0.5" in lines[1]
-    assert ("avg_G: 4," if finished else "avg_G: 3,") in lines[1]  # finished ones only
-    scalars, *_ = read_events(tmp_path)
-    assert scalars["episode/return"] == [(3, 3.0), (3 + t, float(t))]
-    assert scalars["QLearning/loss"] == [(3 + t, 0.5)]
+    for name, actions in cases:
+        lines = [line for line in done.stderr.splitlines()
+                 if f"TrainMonitor.{name}|" in line and "ep: " in line]
+        assert len(lines) == 2 and "ep: 1," in lines[0] and "G: 3," in lines[0]
+        t = len(actions)
+        assert f"ep: 2,\tT: {3 + t}," in lines[1] and f"t: {t}," in lines[1]
+        assert f"G: {t}," in lines[1] and "QLearning/loss: 0.5" in lines[1]
+        # avg_G counts finished episodes only: (3 + 5) / 2 once the second one ended
+        assert ("avg_G: 4," if name == "finished" else "avg_G: 3,") in lines[1]
+        scalars, *_ = read_events(tmp_path / name)
+        assert scalars["episode/return"] == [(3, 3.0), (3 + t, float(t))]
+        assert scalars["QLearning/loss"] == [(3 + t, 0.5)]
 
 
 def test_close_writes_the_last_episode_once(caplog):
