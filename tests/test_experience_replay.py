@@ -517,3 +517,29 @@ def test_a_capacity_that_cannot_fit_fails_at_construction(cls, monkeypatch):
     assert len(buffer) == 2
     with pytest.raises(TypeError, match="expected a TransitionBatch, got dict"):
         cls(10, example_transition={"S": np.zeros((1, 4))})
+
+
+def test_ids_and_slots_invert_each_other_across_wraps_clears_and_restores():
+    rng = np.random.default_rng(3)
+    buffer = SimpleReplayBuffer(5, random_seed=0)
+    storage, value = buffer._storage, 0
+    for step in range(40):
+        op = rng.integers(6)
+        if op == 0 and len(buffer):
+            storage.restore(*storage.snapshot())
+        elif op == 1:
+            buffer.clear()
+        else:
+            k = int(rng.integers(1, 8))
+            buffer.add(make_batch(np.arange(value, value + k)))
+            value += k
+        if len(buffer):
+            tb = buffer.sample(min(4, len(buffer)))
+            slots, current = storage.slots(tb.idx)
+            assert current.all()
+            rows = storage.gather(slots, tb.W)
+            np.testing.assert_array_equal(rows.Rn, tb.Rn)
+            np.testing.assert_array_equal(rows.idx, tb.idx)
+            # ids are consecutive in ring order: the newest row has the largest
+            newest = storage.ids(np.array([(storage.position - 1) % 5]))[0]
+            assert np.all(tb.idx <= newest) and np.all(tb.idx > newest - len(buffer))
