@@ -5,13 +5,15 @@ What it shows, top to bottom:
 1. a :class:`coaxlike.agents.DQN` built once on the host only for its *pure* functions
    (the baselax-style functional API): ``agent.init_params``, ``agent.init_optimizer``,
    ``agent.predict_func`` (epsilon from its optax schedule, evaluated in-graph from the
-   policy state's step counter) and ``agent.update_func`` (the learner's update followed
-   by the target-network sync that falls on it), used unchanged inside compiled code;
+   policy state's step counter) and ``agent.train_func`` (a ``lax.scan`` of the learner's
+   updates, each followed by the target-network sync that falls on it; unguarded, as the
+   agent's own rounds), used unchanged inside compiled code;
 2. fresh parameters and optimizer state per seed, built in-graph;
 3. ``num_envs`` pure-JAX CartPoles per seed (``examples/cartpole_jax.py``), auto-reset
    in-graph, feeding one :class:`~coaxlike.experience_replay.PytreeReplayBuffer` through an
    in-graph n-step window (only the fields the learner reads are stored);
-4. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, a scan too),
+4. ``lax.scan`` over vector steps (``updates_per_step`` gradient updates each, their batches
+   drawn in one gather),
    inside a ``lax.while_loop`` that evaluates greedily (``predict_func(...,
    evaluation=True)``, 10 episodes in parallel) every ``eval_every`` env steps and stops
    when the 10-episode mean return reaches 475;
@@ -216,16 +218,17 @@ def make_functions(config):
                      env_states, obs, window, k_carry, jnp.zeros((), jnp.int32))
 
     def learn(params, opt_state, buffer_state, key):
-        def one_update(carry, key):
-            params, opt_state = carry
-            k_sample, k_update = jax.random.split(key)
-            batch = buffer.sample(buffer_state, k_sample, config.batch_size)
-            params, opt_state, metrics = agent.update_func(params, opt_state, batch, k_update)
-            return (params, opt_state), metrics["loss"]
-
-        (params, opt_state), losses = jax.lax.scan(
-            one_update, (params, opt_state), jax.random.split(key, config.updates_per_step))
-        return params, opt_state, jnp.mean(losses)
+        """``updates_per_step`` updates: their batches drawn in one gather, then one
+        ``agent.train_func`` call (a ``lax.scan`` of the learner's update)."""
+        G, B = config.updates_per_step, config.batch_size
+        k_sample, k_train = jax.random.split(key)
+        batches = jax.tree_util.tree_map(lambda x: x.reshape(G, B, *x.shape[1:]),
+                                         buffer.sample(buffer_state, k_sample, G * B))
+        # unguarded: the batches come from this program's own buffer, and a diverged run
+        # shows in its evaluations; the accepted updates are the guarded ones bit for bit
+        params, opt_state, _, metrics, _ = agent.train_func(params, opt_state, batches,
+                                                            k_train, guarded=False)
+        return params, opt_state, jnp.mean(metrics["loss"])
 
     def iteration(carry, key):
         k_step, k_learn = jax.random.split(key)

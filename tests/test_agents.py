@@ -180,7 +180,7 @@ def test_rounds_compile_once_across_rounds_and_schedule_values():
 
 
 @pytest.mark.slow  # heavy compile: CI's slow stage keeps the default run under 2 min
-def test_agent_round_equals_the_guarded_train_func(trained):
+def test_agent_round_and_unguarded_train_func_equal_the_guarded_train_func(trained):
     # the shell's round skips the per-update guard (it checks the round's result once):
     # on valid batches it gives exactly the parameters of the public, guarded train_func
     agent = trained
@@ -190,6 +190,9 @@ def test_agent_round_equals_the_guarded_train_func(trained):
     params, opt_state, key = agent.params, agent.opt_state, jax.random.key(5)
     p1, o1, k1, m1, finite = agent._train_jit(params, opt_state, batches, key)
     p2, o2, k2, m2, _ = jax.jit(agent.train_func)(params, opt_state, batches, key)
+    p3, o3, _, m3, _ = jax.jit(agent.train_func, static_argnames="guarded")(
+        params, opt_state, batches, key, guarded=False)
+    assert _equal_trees(p3, p2) and _equal_trees(o3, o2) and "skipped" not in m3
     assert bool(finite) and set(m1) == {"loss"}
     assert _equal_trees(p1, p2) and _equal_trees(o1, o2)
     np.testing.assert_array_equal(jax.random.key_data(k1), jax.random.key_data(k2))

@@ -85,7 +85,7 @@ def update_func(self, params, opt_state, batch, key=None):
     return _functional.update(self._static, params, opt_state, batch, key)
 
 
-def train_func(self, params, opt_state, batches, key):
+def train_func(self, params, opt_state, batches, key, *, guarded=True):
     """Pure: one training round, ``G`` updates in one ``jax.lax.scan``.
 
     Args:
@@ -93,9 +93,18 @@ def train_func(self, params, opt_state, batches, key):
         batches: a :class:`~coaxlike.reward_tracing.TransitionBatch` with leaves
             ``(G, B, ...)``.
         key: a JAX PRNG key.
+        guarded: a Python bool (static). ``True``: every update is :meth:`update_func`'s,
+            which leaves the state unchanged when its batch fails a range check or its loss
+            or gradient norm is not finite. ``False``: every update is applied and only
+            ``finite`` tells; check it and throw the round away when it is ``False``, as
+            :meth:`learn` does. The accepted updates are bit for bit the same; unguarded
+            rounds compile to less and, on CPU, run faster (no select of every parameter
+            and optimizer leaf waiting on the global gradient norm; see the performance
+            page).
 
     Returns:
         ``(params, opt_state, key, metrics, finite)``: ``metrics`` with leaves ``(G,)``,
         ``finite`` whether every loss and every online parameter is finite.
     """
-    return _functional.train(self._static, params, opt_state, batches, key)
+    return _functional.train(self._static, params, opt_state, batches, key,
+                             guarded=bool(guarded))
