@@ -100,7 +100,7 @@ class DQN:
             :math:`[-1, 1]` (``(-100, 100)`` for ``gamma=0.99``); required if ``gamma=1``.
         num_bins: categorical only: atoms, an int >= 2 (default 51).
         num_quantiles: quantile only: quantiles, an int >= 1 (default 10: solved
-            CartPole-v1 on 5/5 seeds where 51 solved 4/5, see ``benchmarks/agents.py``).
+            CartPole-v1 on 5/5 seeds where 51 solved 4/5; see :doc:`performance`).
         n_envs: environments stepped side by side when ``env`` is an id (default 4).
         seed: seeds the network, policy, learner, buffer and the first env reset.
 
