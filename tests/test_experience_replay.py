@@ -543,3 +543,14 @@ def test_ids_and_slots_invert_each_other_across_wraps_clears_and_restores():
             # ids are consecutive in ring order: the newest row has the largest
             newest = storage.ids(np.array([(storage.position - 1) % 5]))[0]
             assert np.all(tb.idx <= newest) and np.all(tb.idx > newest - len(buffer))
+
+
+def test_pytree_init_refuses_a_capacity_that_cannot_fit_before_allocating(monkeypatch):
+    with pytest.raises(MemoryError, match=r"capacity=1000000000000 needs .* GiB \(the in-graph "
+                                          r"buffer's arrays: \d+ bytes per transition\)"):
+        PytreeReplayBuffer(10 ** 12).init(make_batch([1]))  # would be terabytes
+    monkeypatch.setattr(_checks, "available_memory", lambda: 10 ** 4)
+    with pytest.raises(MemoryError, match="only 0.00 GiB"):
+        PytreeReplayBuffer(1000).init(make_batch([1]))
+    monkeypatch.undo()
+    assert PytreeReplayBuffer(1000).init(make_batch([1])).storage.A.shape == (1000,)

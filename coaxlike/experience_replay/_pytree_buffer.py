@@ -8,7 +8,7 @@ import numpy as np
 
 from ..reward_tracing import TransitionBatch
 from ..typing import Array, PRNGKey
-from ._checks import check_positive_int, check_rows, strip
+from ._checks import check_positive_int, check_rows, require_memory, strip
 from ._frame_pool import plan_pools
 from ._pytree_frames import FrameIndex, FramePools, gather, insert, is_index, valid_size
 
@@ -115,10 +115,15 @@ class PytreeReplayBuffer:
             BufferState: zero-filled storage with leaves ``(capacity, *row_shape)`` (pooled
             observation leaves: their frame times, see the class docstring),
             ``position = size = 0``.
+
+        Raises:
+            MemoryError: on the CPU backend, if the state's arrays would not fit in the
+                available memory (checked before anything is allocated).
         """
         batch = strip(example_transition)
         _, pooled, pool_of, _, n_seq = plan_pools(batch, self.lean, _canonical_dtype)
         leaves, treedef = jax.tree_util.tree_flatten(batch)
+        self._check_memory(leaves, pooled, pool_of, n_seq)
         stored = []
         for j, x in enumerate(leaves):
             if j in pooled:
@@ -131,8 +136,7 @@ class PytreeReplayBuffer:
                 stored.append(jnp.zeros((self.capacity, *np.shape(x)[1:]), _canonical_dtype(x)))
         frames = None
         if pool_of:
-            size = (self.capacity + self.capacity // 50 + 256 if self.frame_capacity is None
-                    else self.frame_capacity)
+            size = self._frame_capacity()
             frames = FramePools(
                 frames=tuple(jnp.zeros((size, *row), dtype) for row, dtype in pool_of),
                 fingerprints=tuple(jnp.zeros((size,), jnp.uint32) for _ in pool_of),
@@ -140,6 +144,23 @@ class PytreeReplayBuffer:
                 keys=jnp.zeros((self.capacity, len(pool_of)), jnp.int32))
         zero = jnp.zeros((), jnp.int32)
         return BufferState(treedef.unflatten(stored), zero, zero, frames)
+
+    def _frame_capacity(self) -> int:
+        return (self.capacity + self.capacity // 50 + 256 if self.frame_capacity is None
+                else self.frame_capacity)
+
+    def _check_memory(self, leaves, pooled, pool_of, n_seq):
+        """``MemoryError`` before anything is allocated, if the state would not fit (on the
+        CPU backend, against the host's available memory)."""
+        if jax.default_backend() != "cpu":
+            return  # device memory: XLA reports it when it allocates
+        row = sum(_canonical_dtype(x).itemsize * int(np.prod(np.shape(x)[1:]))
+                  for j, x in enumerate(leaves) if j not in pooled)
+        row += sum(4 * (n_seq if position == 2 else 1) for _, position, _ in pooled.values())
+        row += 4 * len(pool_of)  # eviction keys
+        frames = sum(dtype.itemsize * int(np.prod(shape)) + 4 for shape, dtype in pool_of)
+        require_memory(self.capacity, self.capacity * row + self._frame_capacity() * frames,
+                       "the in-graph buffer's arrays")
 
     def add(self, state: BufferState, transition_batch: TransitionBatch) -> BufferState:
         """Write the ``B`` rows of a batch at ``position, position + 1, ...`` (mod capacity).
