@@ -123,6 +123,18 @@ def test_predict_and_predict_func_act_on_the_means(trained):
     assert single == int(np.argmax(means[0]))
 
 
+def test_functional_api_builds_and_updates_distributional_params(trained):
+    params = trained.init_params(jax.random.key(3))
+    assert (jax.tree_util.tree_structure(params)
+            == jax.tree_util.tree_structure(trained.params))
+    opt_state = trained.init_optimizer(params)
+    batch = trained.buffer.sample(16)
+    new, new_opt, metrics = jax.jit(trained.update_func)(params, opt_state, batch)
+    assert int(new_opt.updates) == 1 and np.isfinite(float(metrics["loss"]))
+    assert not _equal_trees(new.q, params.q)
+    assert _equal_trees(new.q_targ, params.q_targ)  # the target moves after update 8
+
+
 # --- saving -------------------------------------------------------------------------------------
 
 def test_save_load_round_trip_continues_exactly(tmp_path, trained):
