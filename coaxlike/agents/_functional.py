@@ -180,9 +180,10 @@ def train(static, params, opt_state, batches, key, with_td_error=False, guarded=
 
     The agent's own rounds call it with ``guarded=False`` (see :func:`update`): a round
     whose result is not finite is thrown away whole by the shell, so a per-update guard
-    would only cost time (measured on a 2-core CPU: the guard's selects, which wait for
-    the global gradient norm, doubled the CPU time of a round of 128 updates of a 256x256
-    MLP, most of it in XLA's worker threads waiting on each other). ``keep``: the names of
+    would only cost time. Measured on a 2-core CPU, a round of 128 updates of a 256x256
+    MLP: the guard's selects, which wait for the global gradient norm, doubled the round's
+    CPU time, apparently XLA's two worker threads waiting on each other (pinned to one
+    core, the guarded round was within 5-8% of a hand-written scan). ``keep``: the names of
     the metrics to return (``None``: all), so that XLA drops the rest of the work."""
     def body(carry, batch):
         params, opt_state, key = carry
