@@ -110,6 +110,21 @@ def test_mode_picks_only_tied_maxima_and_respects_mask():
     assert pi.mean(np.array([0., 0., 5., 1.], np.float32)) == 2
 
 
+@pytest.mark.parametrize("make", [lambda q: coaxlike.EpsilonGreedy(q, 0.5),
+                                  lambda q: coaxlike.BoltzmannPolicy(q, 2.0)])
+def test_greedy_evaluation_never_changes_the_sampled_actions(make):
+    """mode() breaks ties from a stream of its own: a run that evaluates greedily in between
+    samples exactly the actions of one that does not (training must not depend on whether
+    it was evaluated)."""
+    plain, evaluated = make(identity_q(seed=4)), make(identity_q(seed=4))
+    draws, ties = [], []
+    for _ in range(40):
+        draws.append(plain(S_TIE))
+        ties.append(evaluated.mode(S_TIE))        # a tie: a random draw every time
+        assert evaluated(S_TIE) == draws[-1]
+    assert set(ties) == {1, 2}                    # the tie-breaks still vary (P(fail) = 2^-39)
+
+
 def test_same_seed_same_actions_and_different_seeds_differ():
     def run(seed):
         pi = coaxlike.BoltzmannPolicy(identity_q(seed=seed), 2.0)

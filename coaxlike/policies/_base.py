@@ -23,6 +23,8 @@ from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _log
 
 __all__ = []  # private module
 
+_TIE_STREAM = 0x7469  # folded into the policy's key for mode()'s tie-breaks ("ti")
+
 _NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
               "{where} (or logits overflowing to inf); check the network (the pure "
               "functions return NaN logits and log-propensities here)")
@@ -79,6 +81,7 @@ class ValuePolicy:
             random_seed = q.random_seed  # always set: Q draws one when given None
         self.random_seed = int(random_seed)
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
+        self._ties = 0  # tie-breaks drawn by mode() under the current key (see _break_ties)
         self._build()
 
     def _build(self):
@@ -108,6 +111,7 @@ class ValuePolicy:
         return {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
 
     def __setstate__(self, state):
+        self.__dict__.setdefault("_ties", 0)  # pickled before tie-breaks had their own stream
         self.__dict__.update(state)
         self._build()
 
@@ -220,13 +224,14 @@ class ValuePolicy:
                              f"({batch_size(S)},) for this batch of s, got {A.shape}")
         return A
 
-    def _draw(self, jitted, s, action_mask):
-        """Run a compiled draw; return ``(out, next_key)``. The caller stores the key only
-        once ``out`` has passed its checks, so a call that raises leaves the key as it was."""
+    def _draw(self, jitted, s, action_mask, key=None):
+        """Run a compiled draw under ``key`` (default: the policy's key); return
+        ``(out, next_key)``. The caller stores the key only once ``out`` has passed its
+        checks, so a call that raises leaves the key as it was."""
         S = self.q._check_s(s)
         mask = self._check_mask(action_mask, S)
         return jitted(self._current_params(), self.q._function_state, self._eval_key(),
-                      self._key, S, mask)
+                      self._key if key is None else key, S, mask)
 
     def _evaluate(self, jitted, S, action_mask, *extra):
         """Run a compiled evaluation on a checked observation ``S``."""
@@ -293,9 +298,11 @@ class ValuePolicy:
         """The greedy action ``argmax_a q(s, a)`` among allowed actions, ties broken
         uniformly at random (reproducible under the seed).
 
-        The forward pass runs under the Q-function's evaluation key, as ``q(s)`` does; the
-        policy's key is split only when a tie has to be broken. ``dist_params``, ``dist`` and
-        ``log_proba`` likewise evaluate without consuming the policy's key.
+        The forward pass runs under the Q-function's evaluation key, as ``q(s)`` does. Ties
+        are broken with a stream of their own (the policy's key folded with the number of
+        tie-breaks drawn under it), so greedy evaluation never changes the actions
+        ``__call__`` samples: a training run is the same with or without evaluations in
+        between. ``dist_params``, ``dist`` and ``log_proba`` likewise leave the key alone.
 
         Args:
             s: one raw observation (a batch with a vector env).
@@ -319,9 +326,10 @@ class ValuePolicy:
         return index + q.action_start
 
     def _break_ties(self, s, action_mask):
-        index, key = self._draw(self._mode_jit, s, action_mask)
+        key = jax.random.fold_in(jax.random.fold_in(self._key, _TIE_STREAM), self._ties)
+        index, _ = self._draw(self._mode_jit, s, action_mask, key)
         a = self._actions(index)
-        self._key = key
+        self._ties += 1  # only once the draw passed its checks
         return a
 
     def mean(self, s, action_mask=None):
