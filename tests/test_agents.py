@@ -318,6 +318,17 @@ def test_save_load_continues_exactly_even_inside_a_round(tmp_path):
     assert (continued.num_timesteps, continued.num_updates) == (1_616, straight.num_updates)
 
 
+def test_prioritized_save_load_continues_exactly(tmp_path):
+    """The prioritized buffer's whole state travels: rows, priorities, the priority given to
+    new transitions (the largest seen so far) and the sampler's generator."""
+    kwargs = dict(seed=5, prioritized=True, **SMALL)
+    first, continued = _continued(tmp_path, 400, **kwargs)
+    straight = DQN("CartPole-v1", **kwargs).learn(800, progress_bar=False)
+    assert _equal_trees(continued.params, straight.params)
+    assert continued.buffer._max_base == straight.buffer._max_base
+    np.testing.assert_array_equal(continued.buffer._base, straight.buffer._base)
+
+
 def test_load_refuses_what_does_not_match(tmp_path, fresh):
     path = fresh.save(tmp_path / "a")
     with pytest.raises(ValueError, match="exploration is required"):

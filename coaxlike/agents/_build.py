@@ -81,7 +81,9 @@ def make_learner(q, double, optimizer):
 
 def make_buffer(prioritized, capacity, seed):
     if prioritized:
-        return PrioritizedReplayBuffer(capacity, random_seed=seed)
+        # the documented agent setting (Schaul et al.'s proportional variant), not the
+        # buffer's coax-compatible alpha = beta = 1 defaults
+        return PrioritizedReplayBuffer(capacity, alpha=0.6, beta=0.4, random_seed=seed)
     return SimpleReplayBuffer(capacity, random_seed=seed)
 
 

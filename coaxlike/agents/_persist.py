@@ -16,6 +16,7 @@ import os
 import jax
 import numpy as np
 
+from ..experience_replay import PrioritizedReplayBuffer
 from ..serialization import load_object, save_object
 from ..serialization._file import _HEAD, _LENGTH, MAGIC, resolve_path
 from . import _build, _exploration
@@ -79,21 +80,25 @@ def _replay_tracer(agent, steps):
 
 
 def _replay_tree(buffer):
-    rows, counters = buffer._storage.snapshot()
-    tree = {"rows": rows, "counters": counters, "rng": _rng_state(buffer._rng)}
-    if hasattr(buffer, "_tree"):
-        slots = np.arange(buffer.capacity)
-        tree["priorities"] = buffer._tree.get(slots)
-        tree["base"] = buffer._base.copy()
+    # a prioritized buffer saves itself (rows, counters, base priorities, the priority of new
+    # transitions, alpha/beta/epsilon); the agent adds the sampler's generator for exactness
+    if isinstance(buffer, PrioritizedReplayBuffer):
+        tree = dict(buffer._serial_tree())
+    else:
+        rows, counters = buffer._storage.snapshot()
+        tree = {"rows": rows, "counters": counters}
+    tree["rng"] = _rng_state(buffer._rng)
     return tree
 
 
 def _restore_replay(buffer, tree):
-    buffer._storage.restore(tree["rows"], tree["counters"])
-    _set_rng_state(buffer._rng, tree["rng"])
-    if "priorities" in tree:
-        buffer._base[...] = np.asarray(tree["base"])
-        buffer._tree.set(np.arange(buffer.capacity), np.asarray(tree["priorities"]))
+    tree = dict(tree)
+    rng = tree.pop("rng")
+    if isinstance(buffer, PrioritizedReplayBuffer):
+        buffer._serial_restore(tree)
+    else:
+        buffer._storage.restore(tree["rows"], tree["counters"])
+    _set_rng_state(buffer._rng, rng)
 
 
 # --- the protocol ----------------------------------------------------------------------------
