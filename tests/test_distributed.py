@@ -288,3 +288,34 @@ def test_init_ray_reraises_other_errors(monkeypatch):
     monkeypatch.setattr(_ray.ray, "init", fake_init)
     with pytest.raises(ValueError, match="Invalid address format"):
         _ray.init_ray(address="nowhere", num_cpus=2)
+
+
+def test_a_throttled_learner_keeps_refilling_the_actors_while_it_waits():
+    """While a throttled learner waits for its next update, each finished actor call is
+    collected as soon as it returns and the actor gets a new one: actors are not paced by the
+    learner (they were, at two calls per learner iteration, before)."""
+    import time
+    from types import SimpleNamespace
+
+    class Fleet:
+        def __init__(self):
+            self.calls = []
+
+        def fill(self, network_state_ref, num_steps):
+            self.calls.append(("fill", network_state_ref, num_steps))
+
+        def poll(self, timeout, first=False):
+            self.calls.append(("poll", first))
+            time.sleep(min(timeout, 0.01))
+            return [{"env_steps": 1}]
+
+    collected = []
+    learner = SimpleNamespace(max_updates_per_second=10.0, updates=1, _published="params",
+                              actor_steps=25, _fleet=Fleet(), _collect=collected.extend)
+    ApeX._throttle(learner, time.perf_counter(), 0)     # one update done: wait ~0.1 s
+    polls = [c for c in learner._fleet.calls if c[0] == "poll"]
+    fills = [c for c in learner._fleet.calls if c[0] == "fill"]
+    assert len(polls) >= 5 and all(first for _, first in polls)
+    assert len(fills) == len(polls) and set(fills) == {("fill", "params", 25)}
+    assert learner._fleet.calls[0][0] == "fill"          # refilled before each wait
+    assert len(collected) == len(polls)

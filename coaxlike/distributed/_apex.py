@@ -376,8 +376,9 @@ class ApeX:
         if self.max_updates_per_second is None:
             return
         due = t0 + (self.updates - updates0) / self.max_updates_per_second
-        while (wait := due - time.perf_counter()) > 0:  # keep collecting while waiting
-            self._collect(self._fleet.poll(timeout=wait))
+        while (wait := due - time.perf_counter()) > 0:  # keep the actors busy while waiting
+            self._fleet.fill(self._published, self.actor_steps)  # else they idle, learner-paced
+            self._collect(self._fleet.poll(timeout=wait, first=True))
 
     def _replay_lost(self, error):
         saved = (self.save_checkpoint(replay=False) if self.checkpoint_path is not None

@@ -53,9 +53,10 @@ class ActorFleet:
                 ref = self.handles[i].run.remote(network_state_ref, num_steps)
                 self._pending[ref] = (i, self._generation[i])
 
-    def poll(self, timeout):
-        """Collect finished calls (waiting at most ``timeout`` seconds for the first one, or
-        sleeping ``timeout`` seconds when no call is queued).
+    def poll(self, timeout, first=False):
+        """Collect finished calls (waiting at most ``timeout`` seconds for all of them, or
+        only for the first one with ``first=True``; sleeping ``timeout`` seconds when no call
+        is queued).
 
         Returns:
             list of the dicts returned by :meth:`RolloutActor.run`.
@@ -63,7 +64,7 @@ class ActorFleet:
         if not self._pending:
             time.sleep(timeout)
             return []
-        ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending),
+        ready, _ = ray.wait(list(self._pending), num_returns=1 if first else len(self._pending),
                             timeout=timeout, fetch_local=True)
         results = []
         for ref in ready:
