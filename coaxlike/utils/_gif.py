@@ -42,7 +42,9 @@ def generate_gif(env, filepath, policy=None, resize_to=None, duration=50,
     GIF holds the frame after the reset and one after every step: ``steps + 1`` frames
     (Pillow merges consecutive identical frames into one, adding up their durations). A
     :class:`~coaxlike.wrappers.TrainMonitor` as the outermost wrapper is skipped, so the
-    recorded episode does not count as training. The file is written atomically.
+    recorded episode does not count as training (any wrapper whose class sets
+    ``skipped_when_recording = True`` is skipped the same way). The file is written
+    atomically.
 
     Needs Pillow (``pip install 'coaxlike[gif]'``).
 
@@ -81,8 +83,7 @@ def generate_gif(env, filepath, policy=None, resize_to=None, duration=50,
     if getattr(env, "render_mode", None) != "rgb_array":
         raise RuntimeError(f"generate_gif needs an env made with render_mode='rgb_array', got "
                            f"render_mode={getattr(env, 'render_mode', None)!r}")
-    from ..wrappers import TrainMonitor  # the rooms may be imported lazily from a helper
-    if isinstance(env, TrainMonitor):
+    if getattr(type(env), "skipped_when_recording", False):  # e.g. a TrainMonitor
         env = env.env
     if max_episode_steps is None:
         spec = getattr(env, "spec", None)

@@ -57,6 +57,9 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
         avg_G: running mean of finished episodes' returns, see ``smoothing``.
         avg_r: ``G / t`` (NaN before the first step).
         dt_ms: mean wall time of one step of the current episode, in milliseconds.
+        skipped_when_recording: ``True`` (a class attribute):
+            :func:`coaxlike.utils.generate_gif` records the env inside, so that a recorded
+            episode does not count as training.
 
     A :class:`gymnasium.vector.VectorEnv` gets a :class:`VectorTrainMonitor` instead: the call
     ``TrainMonitor(vector_env, ...)`` returns one.
@@ -72,6 +75,8 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
         >>> env.record_metrics({"loss": 0.25})
         >>> env.close()
     """
+
+    skipped_when_recording = True
 
     def __new__(cls, env=None, *args, **kwargs):
         if isinstance(env, VectorEnv):
