@@ -1,5 +1,6 @@
 """coaxlike.wrappers.TrainMonitor: counters against hand-computed values, episode log lines,
 TensorBoard events read back from disk, periods, vector envs, counter checkpoints, errors."""
+import contextlib
 import glob
 import logging
 import math
@@ -348,3 +349,90 @@ def test_close_writes_the_last_episode_once(caplog):
         env.close()
         env.close()
     assert [r.getMessage()[:6] for r in caplog.records] == ["ep: 1,"]
+
+
+# --- close() and logging set-up ---------------------------------------------------------------
+
+class CountingCloses(ScriptedEnv):
+    closes = 0
+
+    def close(self):
+        self.closes += 1
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_close_is_idempotent_and_can_leave_the_env_open(vector, tmp_path):
+    inner = CountingCloses()
+    env = (gym.vector.SyncVectorEnv([lambda: inner]) if vector else inner)
+    monitor = TrainMonitor(env, tensorboard_dir=tmp_path)
+    monitor.reset(seed=0)
+    monitor.step(np.array([1]) if vector else 1)
+    monitor.tensorboard.add_scalar("x", 1.0, 0)
+    monitor.close(close_env=False)                 # the monitor's output only
+    assert monitor._tensorboard is None and inner.closes == 0
+    monitor.close()
+    monitor.close()                                # once until the next reset
+    assert inner.closes == 1
+    if not vector:                                 # (a closed SyncVectorEnv stays closed)
+        monitor.reset(seed=1)
+        monitor.close()
+        assert inner.closes == 2
+
+
+@contextlib.contextmanager
+def bare_root():
+    """The root logger as in a script that has not configured logging: no handlers, WARNING
+    (pytest's capture handlers, added after the fixtures are set up, put back afterwards)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    root.handlers, root.level = [], logging.WARNING
+    try:
+        yield root
+    finally:
+        root.handlers, root.level = handlers, level
+
+
+def test_building_a_monitor_leaves_the_root_logger_alone(tmp_path):
+    with bare_root() as root:
+        env = TrainMonitor(ScriptedEnv(), name="rootless", level=logging.DEBUG,
+                           output_filepath=tmp_path / "logs" / "monitor.log")
+        TrainMonitor(ScriptedEnv())
+        assert root.handlers == [] and root.level == logging.WARNING
+    env.reset()
+    env.step(0)
+    env.close()
+    logger = logging.getLogger("coaxlike.TrainMonitor.rootless")
+    (handler,) = logger.handlers                   # the file: on the monitor's own logger
+    handler.flush()
+    assert "ep: 1," in (tmp_path / "logs" / "monitor.log").read_text()
+    logger.removeHandler(handler)
+    handler.close()
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_lines_reach_stderr_until_the_application_configures_logging(capsys):
+    with bare_root() as root:
+        env = TrainMonitor(ScriptedEnv(), name="fallback")
+        env.reset()
+        env.step(0)
+        env.reset()                                # writes episode 1
+        first = capsys.readouterr().err
+        root.addHandler(collect := Collect())      # the application's own set-up
+        env.step(0)
+        env.close()                                # writes episode 2
+    assert "[coaxlike.TrainMonitor.fallback|INFO] ep: 1," in first
+    assert capsys.readouterr().err == ""           # not a second copy on stderr
+    assert [line[:6] for line in collect.lines] == ["ep: 2,"]
+
+
+def test_a_bad_logger_name_is_a_type_error():
+    with pytest.raises(TypeError, match="name must be a str or None, got int"):
+        TrainMonitor(ScriptedEnv(), name=3)

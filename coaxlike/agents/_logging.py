@@ -114,8 +114,7 @@ class Logger:
         elif self.plain and self.last:
             print(self._line(self.last), flush=True)
         if self.writer is not None:
-            # the monitor's writer (monitor.close() would also close the agent's envs)
-            self.monitor._close_monitor()
+            self.monitor.close(close_env=False)  # the agent's envs stay open
             self.csv_file.close()
 
 

@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 
 from ..td_learning import Metrics
-from ..utils import enable_logging
+from ._monitor_logging import monitor_logger
 
 __all__ = []
 
@@ -84,7 +84,7 @@ class _MonitorBase:
         unknown = sorted(set(logger_kwargs) - set(_LOGGER_KWARGS))
         if unknown:
             raise TypeError(f"unexpected keyword arguments {unknown}; TrainMonitor passes only "
-                            f"{list(_LOGGER_KWARGS)} on to coaxlike.utils.enable_logging")
+                            f"{list(_LOGGER_KWARGS)} on to its logger")
         if tensorboard_dir is not None and not isinstance(tensorboard_dir, (str, os.PathLike)):
             raise TypeError(f"tensorboard_dir must be a path or None, got {tensorboard_dir!r}")
         if (isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real)
@@ -93,12 +93,7 @@ class _MonitorBase:
         self.tensorboard_write_all = _check_flag(tensorboard_write_all, "tensorboard_write_all")
         self.log_all_metrics = _check_flag(log_all_metrics, "log_all_metrics")
         self.smoothing = float(smoothing)
-        name = logger_kwargs.get("name")
-        enable_logging(**logger_kwargs)
-        self.logger = logging.getLogger("coaxlike.TrainMonitor"
-                                        + ("" if name is None else f".{name}"))
-        if "level" in logger_kwargs:
-            self.logger.setLevel(logger_kwargs["level"])
+        self.logger = monitor_logger(**logger_kwargs)
         self._tensorboard_dir = None
         if tensorboard_dir is not None:
             path = os.fspath(tensorboard_dir)
@@ -106,6 +101,7 @@ class _MonitorBase:
                 path = os.path.join(path, datetime.datetime.now().strftime("%Y%m%d_%H%M%S"))
             self._tensorboard_dir = path
         self._tensorboard = None
+        self._env_closed = False
         self._reset_monitor()
         _flush_before_writers_close(self)
 
@@ -282,7 +278,15 @@ class _MonitorBase:
         """What ``close`` writes, for a monitor still open when the interpreter exits."""
         self._close_monitor()
 
+    def _close(self, close_env, close_env_fn):
+        """``close``'s shared part: the writer, then the env once (until the next reset)."""
+        self._close_monitor()
+        if close_env and not self._env_closed:
+            self._env_closed = True
+            close_env_fn()
+
     def _close_monitor(self):
+        """Close the TensorBoard writer (idempotent); the env is left open."""
         _OPEN.discard(self)
         if self._tensorboard is not None:
             self._fold_pending()

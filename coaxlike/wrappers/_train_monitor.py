@@ -23,13 +23,17 @@ _DOC_ARGS = """
             ``loss``, ``entropy`` or ``kl_div`` and names starting with ``throughput/``.
         smoothing: the window of ``avg_G``: ``n = min(smoothing, n + 1)``,
             ``avg_G += (G - avg_G) / n`` at the end of each episode.
-        **logger_kwargs: ``name``, ``level``, ``output_filepath``, ``output_level``, passed to
-            :func:`coaxlike.utils.enable_logging` (which configures the root logger only if it
-            has no handlers yet). The lines go to the logger ``coaxlike.TrainMonitor`` (or
-            ``coaxlike.TrainMonitor.<name>``).
+        **logger_kwargs: ``name``, ``level`` (default ``logging.INFO``), ``output_filepath``,
+            ``output_level``, as in :func:`coaxlike.utils.enable_logging`. The lines go to the
+            logger ``coaxlike.TrainMonitor`` (or ``coaxlike.TrainMonitor.<name>``), set to
+            ``level``; with ``output_filepath`` also to that file. The root logger is never
+            configured: while no handler of the application's would receive the lines (no
+            handler on the root logger), the monitor's own handler writes them to stderr, as
+            coax's did; call :func:`logging.basicConfig` or
+            :func:`~coaxlike.utils.enable_logging` to send them elsewhere.
 
     Raises:
-        TypeError: for a bad flag, ``tensorboard_dir`` or an unknown keyword argument.
+        TypeError: for a bad flag, ``tensorboard_dir``, ``name`` or an unknown keyword argument.
         ValueError: if ``smoothing < 1``.
 """
 
@@ -125,6 +129,7 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
         self._write_pending_episode()
         self.ep += 1
         self._new_episode()
+        self._env_closed = False
         return self.env.reset(**kwargs)
 
     def step(self, action):
@@ -154,15 +159,30 @@ class TrainMonitor(_MonitorBase, gym.Wrapper):
         self._write_pending_episode()
         self._close_monitor()
 
-    def close(self):
+    def close(self, *, close_env=True):
         """Write the last episode's line, close the TensorBoard writer and the env.
 
-        A monitor still open when the interpreter exits does the same, except closing the
-        env: the last episode (finished or not) is logged and its scalars are written.
+        Idempotent: the line is written once and the writer closed once, and the env is
+        closed once until the next :meth:`reset`. A monitor still open when the interpreter
+        exits does the same, except closing the env: the last episode (finished or not) is
+        logged and its scalars are written.
+
+        Args:
+            close_env: also close the wrapped env (default). ``False`` finishes only the
+                monitor's own output, for a caller that goes on using the env.
+
+        Examples:
+            >>> import gymnasium as gym
+            >>> from coaxlike.wrappers import TrainMonitor
+            >>> base = gym.make("CartPole-v1")
+            >>> env = TrainMonitor(base)
+            >>> _ = env.reset(seed=0)
+            >>> env.close(close_env=False)    # the monitor is done, the env still runs
+            >>> _ = base.reset(seed=0)
+            >>> env.close(); env.close()      # a second close does nothing
         """
         self._write_pending_episode()
-        self._close_monitor()
-        super().close()
+        self._close(close_env, super().close)
 
 
 class VectorTrainMonitor(_MonitorBase, VectorWrapper):
@@ -240,6 +260,7 @@ class VectorTrainMonitor(_MonitorBase, VectorWrapper):
         """Reset the env (all sub-environments, or ``options["reset_mask"]``); their
         unfinished episodes are dropped."""
         result = self.env.reset(seed=seed, options=options)
+        self._env_closed = False
         mask = None if options is None else options.get("reset_mask")
         mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
         self.t[mask] = 0
@@ -291,7 +312,15 @@ class VectorTrainMonitor(_MonitorBase, VectorWrapper):
             self._action_counts[:] = 0
         self._new_window()
 
-    def close(self, **kwargs):
-        """Close the TensorBoard writer and the env (unfinished episodes are not logged)."""
-        self._close_monitor()
-        super().close(**kwargs)
+    def close(self, *, close_env=True, **kwargs):
+        """Close the TensorBoard writer and the env (unfinished episodes are not logged).
+
+        Idempotent, as :meth:`TrainMonitor.close`: the env is closed once until the next
+        :meth:`reset`.
+
+        Args:
+            close_env: also close the wrapped vector env (default); ``False`` closes only the
+                monitor's writer, for a caller that goes on using the env.
+            **kwargs: passed on to the vector env's ``close`` (e.g. ``terminate=True``).
+        """
+        self._close(close_env, lambda: super(VectorTrainMonitor, self).close(**kwargs))
