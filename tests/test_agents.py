@@ -3,6 +3,7 @@ saving and loading (exact continuation), non-finite detection; slow: the default
 import csv
 import math
 import os
+import pathlib
 
 import gymnasium as gym
 import jax
@@ -344,6 +345,31 @@ def test_load_refuses_what_does_not_match(tmp_path, fresh):
         bad = tmp_path / "c.cxl"
         bad.write_bytes(b"x" * 100)
         DQN.load(bad)
+
+
+def test_load_says_what_a_file_it_cannot_load_is(tmp_path, fresh):
+    """A file that is not a DQN agent of this coaxlike's layout is refused with what it is:
+    another object, a plain pytree, an agent of an older layout, another format version."""
+    q_path = coaxlike.serialization.save_object(tmp_path / "q", fresh.q)
+    with pytest.raises(ValueError, match=r"not a saved DQN agent: it holds a coaxlike\.\S*Q, "
+                                         r"expected a coaxlike\.agents\.DQN"):
+        DQN.load(q_path)
+    tree_path = coaxlike.serialization.save(tmp_path / "tree", {"w": np.zeros(2)})
+    with pytest.raises(ValueError, match="it holds a pytree saved with coaxlike.serialization"):
+        DQN.load(tree_path)
+    # an agent saved before the policy and adam_eps were part of the file
+    old_static = {"type": "coaxlike.agents.DQN", "include_buffer": False, "learner": {},
+                  "config": {k: v for k, v in fresh._config.items() if k != "adam_eps"}}
+    old = coaxlike.serialization.save(tmp_path / "old", {"w": np.zeros(2)}, static=old_static)
+    with pytest.raises(ValueError, match=r"DQN agent saved in another layout than this "
+                                         r"coaxlike reads.*lack policy, config\['adam_eps'\]"):
+        DQN.load(old)
+    data = bytearray(pathlib.Path(fresh.save(tmp_path / "v2")).read_bytes())
+    data[36] = 2                                   # the format version byte
+    (tmp_path / "v2.cxl").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="has file format version 2; this version of coaxlike "
+                                         "reads version 1 only"):
+        DQN.load(tmp_path / "v2.cxl", exploration=0.1)
 
 
 @pytest.mark.parametrize("make, exploration, want", [

@@ -376,8 +376,9 @@ class DQN:
             ('BoltzmannPolicy', 0.1, None)
 
         Raises:
-            ValueError: damaged or foreign file, or a file that does not match (names what
-                differs).
+            ValueError: damaged or foreign file (says what it holds: another object, a plain
+                pytree, an agent of an older layout, another format version), or a file that
+                does not match (names what differs).
         """
         return _persist.load(cls, path, env, func=func, learning_rate=learning_rate,
                              exploration=exploration, policy=policy)

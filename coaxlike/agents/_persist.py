@@ -9,21 +9,19 @@ with ``include_buffer`` also the replay storage, its position, size, sampler sta
 prioritized replay, the priorities.
 """
 import collections
-import hashlib
-import json
-import os
 
 import jax
 import numpy as np
 
 from ..experience_replay import PrioritizedReplayBuffer
 from ..serialization import load_object, save_object
-from ..serialization._file import _HEAD, _LENGTH, MAGIC, resolve_path
+from ..serialization._file import read_description, resolve_path
 from . import _build, _exploration
 
 __all__ = []  # private module
 
 _SUFFIX = ".cxl"
+_TYPE = "coaxlike.agents.DQN"  # the fingerprinted type of a saved agent (see _Saving)
 
 
 # --- the numpy Generator's state as a fixed-shape array ----------------------------------------
@@ -162,8 +160,8 @@ class _Saving:
         serial_restore(self.agent, tree)
 
 
-_Saving.__qualname__ = _Saving.__name__ = "DQN"  # the fingerprinted type: coaxlike.agents...DQN
-_Saving.__module__ = "coaxlike.agents"
+_Saving.__module__, _, _Saving.__name__ = _TYPE.rpartition(".")
+_Saving.__qualname__ = _Saving.__name__
 
 
 def save(agent, path, include_buffer):
@@ -172,39 +170,48 @@ def save(agent, path, include_buffer):
     return save_object(path, _Saving(agent, include_buffer), suffix=_SUFFIX)
 
 
+# what load() reads from a file's settings: a DQN file of an older layout lacks some of them
+_CONFIG_KEYS = ("hidden", "buffer_size", "learning_starts", "batch_size", "gamma",
+                "train_freq", "gradient_steps", "target_update_interval", "tau",
+                "max_grad_norm", "adam_eps", "n_step", "double", "prioritized", "seed",
+                "n_envs", "env_id", "func", "learning_rate")
+
+
 def _saved_static(path):
     """The static settings a file was saved with, read from its description (the layout of
     doc/serialization.rst) to know how to build the agent; ``load_object`` then verifies
-    the whole file against the agent built."""
+    the whole file against the agent built. A file that is no DQN agent of this coaxlike's
+    layout is refused with what it is."""
     path = resolve_path(path, _SUFFIX)
-    with open(path, "rb") as f:
-        head = f.read(_HEAD)
-        size = os.fstat(f.fileno()).st_size
-        if len(head) < _HEAD or head[32:36] != MAGIC:
-            raise ValueError(f"{path!r} is not a coaxlike file")
-        (length,) = _LENGTH.unpack_from(head, 37)
-        if length > size - _HEAD:
-            raise ValueError(f"{path!r} is truncated or corrupted")
-        description = f.read(length)
-    if hashlib.sha256(description).digest() != head[:32]:
-        raise ValueError(f"{path!r} is corrupted: its fingerprint is not that of its "
-                         "description")
-    try:
-        return json.loads(description.decode("utf-8"))["static"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{path!r} is corrupted: its description is not readable") from None
+    static = read_description(path).get("static")
+    kind = static.get("type") if isinstance(static, dict) else None
+    if kind != _TYPE:
+        holds = (f"a {kind}" if isinstance(kind, str) else
+                 "a pytree saved with coaxlike.serialization.save (no object type)")
+        raise ValueError(f"{path!r} is not a saved DQN agent: it holds {holds}, expected a "
+                         f"{_TYPE} saved with DQN.save")
+    config, policy = static.get("config"), static.get("policy")
+    missing = [name for name in ("config", "include_buffer", "learner", "policy")
+               if name not in static]
+    missing += [f"config[{name!r}]" for name in _CONFIG_KEYS
+                if isinstance(config, dict) and name not in config]
+    missing += [f"policy[{name!r}]" for name in ("class", "exploration")
+                if isinstance(policy, dict) and name not in policy]
+    if missing or not isinstance(config, dict) or not isinstance(policy, dict):
+        raise ValueError(
+            f"{path!r} is a DQN agent saved in another layout than this coaxlike reads (an "
+            f"older version's, most likely): its settings lack "
+            f"{', '.join(missing) or 'a readable config and policy'}; load it with the "
+            "coaxlike version that saved it, or train and save it again")
+    return static
 
 
 def load(cls, path, env, *, func, learning_rate, exploration, policy):
     static = _saved_static(path)
-    try:
-        config = static["config"]
-        include_buffer = bool(static["include_buffer"])
-        saved_policy = {"class": static["policy"]["class"],
-                        "exploration": static["policy"]["exploration"]}
-    except (KeyError, TypeError):
-        raise ValueError(f"{path!r} is not a saved DQN agent: its description has no DQN "
-                         "configuration") from None
+    config = static["config"]
+    include_buffer = bool(static["include_buffer"])
+    saved_policy = {"class": static["policy"]["class"],
+                    "exploration": static["policy"]["exploration"]}
     kwargs = {}
     for name, given in (("func", func), ("learning_rate", learning_rate)):
         saved = config.get(name)

@@ -23,6 +23,7 @@ skeleton needs are read, and the checksum is verified before any array is return
 """
 import contextlib
 import hashlib
+import json
 import math
 import os
 import stat
@@ -242,6 +243,57 @@ def _read_exact(f: BinaryIO, n: int, path: str) -> bytes:
     return data
 
 
+def _read_head(f: BinaryIO, path: str, size: int) -> tuple[bytes, int]:
+    """Read and check the 45-byte head (magic, version, ``D`` within the file); return it and
+    ``D``."""
+    if size < _MIN_SIZE:
+        raise ValueError(f"{path!r} is not a coaxlike file or is truncated: {size} bytes, "
+                         f"fewer than the {_MIN_SIZE} of the smallest valid file")
+    head = _read_exact(f, _HEAD, path)
+    magic, version = head[_DIGEST:36], head[36]
+    if magic != MAGIC:
+        raise ValueError(f"{path!r} is not a coaxlike file: expected magic {MAGIC!r} at "
+                         f"byte 32, found {magic!r}")
+    if version != VERSION:
+        raise ValueError(f"{path!r} has file format version {version}; this version of "
+                         f"coaxlike reads version {VERSION} only")
+    (description_size,) = _LENGTH.unpack_from(head, 37)
+    if description_size > size - _MIN_SIZE:
+        raise ValueError(f"{path!r} is truncated or corrupted: it declares a "
+                         f"{description_size}-byte description but has {size} bytes")
+    return head, description_size
+
+
+def read_description(path: str) -> dict[str, Any]:
+    """The description document of a coaxlike file (``{"static": ..., "structure": ...,
+    "leaves": [...]}``), its head checked and its fingerprint verified: what a file holds,
+    read before building a skeleton to load it into. The payload is not read.
+
+    Raises:
+        ValueError: the file is not a coaxlike file, has another format version, or is
+            truncated or corrupted.
+        OSError: the file cannot be opened or read.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path!r} is not a regular file")
+    with open(path, "rb") as f:
+        head, description_size = _read_head(f, path, os.fstat(f.fileno()).st_size)
+        if description_size > _EXPLAIN_LIMIT:
+            raise ValueError(f"{path!r} declares a {description_size}-byte description, "
+                             f"more than the {_EXPLAIN_LIMIT} read to learn what it holds")
+        description = _read_exact(f, description_size, path)
+    if hashlib.sha256(description).digest() != head[:_DIGEST]:
+        raise ValueError(f"{path!r} is corrupted: its fingerprint is not that of its "
+                         "description")
+    try:
+        document = json.loads(description.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f"{path!r} is corrupted: its description is not JSON text") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path!r} is corrupted: its description is not a JSON object")
+    return document
+
+
 def _refuse_other_skeleton(f: BinaryIO, path: str, stored_fingerprint: bytes,
                            description_size: int, skeleton: Described) -> ValueError:
     """The error for a file whose fingerprint is not the skeleton's, naming what differs."""
@@ -301,21 +353,8 @@ def read_checked(path: str, skeleton: Described) -> list[np.ndarray]:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise ValueError(f"{path!r} is empty")
-        if size < _MIN_SIZE:
-            raise ValueError(f"{path!r} is not a coaxlike file or is truncated: {size} bytes, "
-                             f"fewer than the {_MIN_SIZE} of the smallest valid file")
-        head = _read_exact(f, _HEAD, path)
-        stored_fingerprint, magic, version = head[:_DIGEST], head[_DIGEST:36], head[36]
-        if magic != MAGIC:
-            raise ValueError(f"{path!r} is not a coaxlike file: expected magic {MAGIC!r} at "
-                             f"byte 32, found {magic!r}")
-        if version != VERSION:
-            raise ValueError(f"{path!r} has format version {version}; this version of coaxlike "
-                             f"reads version {VERSION} only")
-        (description_size,) = _LENGTH.unpack_from(head, 37)
-        if description_size > size - _MIN_SIZE:
-            raise ValueError(f"{path!r} is truncated or corrupted: it declares a "
-                             f"{description_size}-byte description but has {size} bytes")
+        head, description_size = _read_head(f, path, size)
+        stored_fingerprint = head[:_DIGEST]
         if stored_fingerprint != hashlib.sha256(expected).digest():
             raise _refuse_other_skeleton(f, path, stored_fingerprint, description_size,
                                          skeleton)
