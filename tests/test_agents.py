@@ -286,6 +286,37 @@ def test_evaluate_policy_counts_exactly_n_episodes():
     assert len(returns) == 5 and all(5 <= r <= 20 for r in returns)
 
 
+
+class _PlainCall(coaxlike.EpsilonGreedy):
+    """Overrides __call__ (with the same behaviour): the agent then acts through it, one
+    call per step, without overlapping the next draw with its bookkeeping."""
+
+    def __call__(self, s, return_logp=False, action_mask=None):
+        return super().__call__(s, return_logp=return_logp, action_mask=action_mask)
+
+
+def test_overlapped_collection_equals_the_plain_loop():
+    """learn() dispatches the next action before tracing the current step and adds each
+    call's transitions in one go: parameters, buffer, keys and counters are those of the
+    plain act-step-trace-add loop, bit for bit (3 sub-envs, 3-step tracing, episode ends)."""
+    agents = [DQN("CartPole-v1", seed=7, n_envs=3, n_step=3, policy=policy,
+                  exploration=optax.linear_schedule(1.0, 0.1, 300), **SMALL)
+              for policy in (None, lambda q: _PlainCall(q, 1.0))]
+    for agent in agents:
+        agent.learn(200, progress_bar=False)
+        agent.learn(301, progress_bar=False)  # ends inside a round
+    fast, plain = agents
+    assert type(fast.policy) is coaxlike.EpsilonGreedy and fast._loop.episodes > 10
+    assert _equal_trees(fast.params, plain.params)
+    assert _equal_trees(fast.learner.optimizer_state, plain.learner.optimizer_state)
+    assert len(fast.buffer) == len(plain.buffer)
+    assert _equal_trees(fast.buffer.sample(len(fast.buffer)),
+                        plain.buffer.sample(len(fast.buffer)))
+    np.testing.assert_array_equal(jax.random.key_data(fast.policy._key),
+                                  jax.random.key_data(plain.policy._key))
+    assert (fast.num_timesteps, fast.num_updates, list(fast._loop.last_returns)) == (
+        plain.num_timesteps, plain.num_updates, list(plain._loop.last_returns))
+
 # --- non-finite values ----------------------------------------------------------------------
 
 def test_non_finite_values_stop_learning_with_the_last_finite_parameters():

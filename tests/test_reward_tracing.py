@@ -393,6 +393,47 @@ def test_vector_env_cartpole_truncation():
     assert tb.batch_size == 3 * (6 * 5 + 1)
 
 
+
+WINDOW_FIELDS = ("A_seq", "logP_seq", "R_seq", "gamma_seq", "valid_seq", "S_seq", "mask_seq")
+
+
+@pytest.mark.parametrize("masks, extra_info", [(False, False), (True, False), (False, True)])
+def test_record_window_false_leaves_only_the_window_fields_out(masks, extra_info):
+    """Terminations, truncations and full windows over 4 sub-envs: every other field (and
+    extra_info) equals the full tracer's, bit for bit."""
+    def make():
+        return gym.vector.SyncVectorEnv(
+            [lambda: CountEnv(0, 2, terminate=True), lambda: CountEnv(1, 5, terminate=True),
+             lambda: gym.wrappers.TimeLimit(CountEnv(2, 99, terminate=False), 3),
+             lambda: gym.wrappers.TimeLimit(CountEnv(3, 99, terminate=False), 7)])
+    out = {}
+    for window in (True, False):
+        tracer = NStep(3, 0.9, extra_info, num_envs=4, record_window=window)
+        out[window], _ = run_vector(make(), tracer, num_steps=30, masks=masks)
+    assert out[True].A_seq is not None and out[True].batch_size > 30
+    assert_same_but_window(out[False], out[True])
+
+
+def assert_same_but_window(lean, full):
+    for name in full._fields:
+        if name in WINDOW_FIELDS:
+            assert getattr(lean, name) is None, name
+        else:
+            jax.tree_util.tree_map(np.testing.assert_array_equal, getattr(lean, name),
+                                   getattr(full, name))
+
+
+def test_record_window_false_single_env_and_bad_value():
+    out = {}
+    for window in (True, False):
+        tracer = NStep(2, 0.5, record_window=window)
+        run_episode(tracer, [1.0, 2.0, 3.0], truncated=True)
+        out[window] = tracer.flush()
+    assert out[True].batch_size == 3 and out[True].valid_seq.sum() == 2 + 2 + 1
+    assert_same_but_window(out[False], out[True])
+    with pytest.raises(ValueError, match="record_window must be a bool, got 'no'"):
+        NStep(2, 0.5, record_window="no")
+
 def test_vector_env_validates_shapes():
     tracer = NStep(2, GAMMA, num_envs=2)
     with pytest.raises(ValueError, match=r"r must have leading axis num_envs=2, got shape \(3,\)"):

@@ -50,7 +50,11 @@ class DQN:
     ``update_func``. The target network moves inside that scan, after the update at which
     an env-step multiple of ``target_update_interval`` falls (update :math:`u` of the run
     stands for env step :math:`u \cdot \text{train\_freq} \cdot \text{n\_envs} /
-    \text{gradient\_steps}`): ``q_targ <- tau q + (1 - tau) q_targ``.
+    \text{gradient\_steps}`): ``q_targ <- tau q + (1 - tau) q_targ``. While collecting,
+    the next action's compiled draw is dispatched before the current step is traced (the
+    tracing overlaps the draw), and the round's transitions reach the buffer in one add
+    before the round trains: the same draws, rows and order as acting, tracing and adding
+    step by step.
 
     **Schedules count from the agent's birth, not per** :meth:`learn` **call**: epsilon
     follows ``exploration`` over env steps, the learning rate (an optax schedule) over
@@ -174,7 +178,8 @@ class DQN:
         if exploration is None and policy is None:
             exploration = _exploration.DEFAULT_SCHEDULE
         self._set_policy(pi, exploration)
-        self.tracer = NStep(c["n_step"], c["gamma"], num_envs=c["n_envs"])
+        # the learner reads no window fields: the tracer does not build them
+        self.tracer = NStep(c["n_step"], c["gamma"], num_envs=c["n_envs"], record_window=False)
         self.buffer = _build.make_buffer(c["prioritized"], c["buffer_size"], c["seed"])
         _build.allocate(self.buffer, _build.template_rows(
             self.q.observation_space, c["n_step"], c["gamma"], action_space))

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..policies import ValuePolicy
 from . import _build, _config, _functional
 from ._evaluation import evaluate_policy, make_eval_env
 from ._logging import Logger
@@ -36,40 +37,63 @@ class LoopState:
 
 def _collect(agent, loop, steps, envs, monitor=None):
     """``steps`` vector steps of ``envs`` (the agent's, or a monitor over them) with
-    ``agent.policy``; returns the finished episodes' returns."""
-    pi, tracer, buffer = agent.policy, agent.tracer, agent.buffer
-    finished = []
-    for _ in range(steps):
-        S = loop.obs
-        try:
-            A, logP = pi(S, return_logp=True)
-        except ValueError as error:
-            if "finite" in str(error):
-                raise FloatingPointError(
-                    f"non-finite Q-values while acting at env step {agent.num_timesteps}: "
-                    f"{error}; the agent keeps its current parameters") from error
-            raise
-        if monitor is not None:  # its episode scalars at the agent's env-step count
-            monitor.T = agent.num_timesteps
-        S_next, R, terminated, truncated, _ = envs.step(A)
-        done = terminated | truncated
-        trunc_only = truncated & ~terminated
-        tracer.add(S, A, R, done, logP, truncated=trunc_only)
-        loop.recent.append((S, np.asarray(A), np.asarray(R, np.float64), done, np.asarray(logP),
-                            trunc_only))
-        while tracer:
-            buffer.add(_build.strip_window(tracer.pop()))
-        live = ~loop.resetting
-        loop.returns += np.where(live, R, 0.0)
-        loop.lengths += live
-        for i in np.flatnonzero(done & live):
-            finished.append(float(loop.returns[i]))
-            loop.last_returns.append(float(loop.returns[i]))
-            loop.returns[i], loop.lengths[i] = 0.0, 0
-            loop.episodes += 1
-        loop.resetting = done & live
-        loop.obs = S_next
-        agent.num_timesteps += agent._config["n_envs"]
+    ``agent.policy``; returns the finished episodes' returns.
+
+    Per step, the host work that does not feed the next action (tracing, the episode
+    counters) runs *after* the next action's compiled draw is dispatched, so that it
+    overlaps the draw (JAX dispatches asynchronously on CPU); the transitions go to the
+    buffer in one add when the call ends. The results are those of the plain loop (act,
+    step, trace, add, per step): the same draws under the same keys, the same rows in the
+    same order, in the buffer before anything samples from it."""
+    pi, tracer = agent.policy, agent.tracer
+    finished, n_envs = [], agent._config["n_envs"]
+    # a policy class that overrides __call__ is called as it asks (no overlap)
+    start, finish = ((pi._start_sample, pi._finish_sample)
+                     if type(pi).__call__ is ValuePolicy.__call__ else (None, None))
+    pending = None
+    try:
+        for step in range(steps):
+            S = loop.obs
+            try:
+                if start is None:
+                    A, logP = pi(S, return_logp=True)
+                else:
+                    A, logP = finish(pending if pending is not None else start(S), True)
+                    pending = None
+            except ValueError as error:
+                if "finite" in str(error):
+                    raise FloatingPointError(
+                        f"non-finite Q-values while acting at env step "
+                        f"{agent.num_timesteps}: {error}; the agent keeps its current "
+                        "parameters") from error
+                raise
+            if monitor is not None:  # its episode scalars at the agent's env-step count
+                monitor.T = agent.num_timesteps
+            S_next, R, terminated, truncated, _ = envs.step(A)
+            if start is not None and step + 1 < steps:  # the next action, in flight
+                try:
+                    pending = start(S_next)
+                except Exception:  # raised again in its place: at the next step's action
+                    pending = None
+            done = terminated | truncated
+            trunc_only = truncated & ~terminated
+            tracer.add(S, A, R, done, logP, truncated=trunc_only)
+            loop.recent.append((S, A, np.asarray(R, np.float64), done, logP, trunc_only))
+            live = ~loop.resetting
+            loop.returns += np.where(live, R, 0.0)
+            loop.lengths += live
+            if done.any():
+                for i in np.flatnonzero(done & live):
+                    finished.append(float(loop.returns[i]))
+                    loop.last_returns.append(float(loop.returns[i]))
+                    loop.returns[i], loop.lengths[i] = 0.0, 0
+                    loop.episodes += 1
+            loop.resetting = done & live
+            loop.obs = S_next
+            agent.num_timesteps += n_envs
+    finally:  # what was traced reaches the buffer, whatever stopped the loop
+        if tracer:
+            agent.buffer.add(_build.strip_window(tracer.flush()))
     return finished
 
 

@@ -287,7 +287,23 @@ class ValuePolicy:
         Raises:
             ValueError: bad observation or mask, or non-finite Q-values.
         """
-        (index, logp), key = self._draw(self._sample_jit, s, action_mask)
+        return self._finish_sample(self._start_sample(s, action_mask), return_logp)
+
+    def _start_sample(self, s, action_mask=None):
+        """The first half of ``__call__``: check the input and dispatch the compiled draw
+        under the policy's key; returns the pending device result and changes nothing.
+
+        Under JAX's default (asynchronous) CPU dispatch the draw runs while the caller does
+        host work; :meth:`_finish_sample` waits for it. A collection loop that dispatches
+        the next action before its bookkeeping of the current step hides the draw's run
+        time (what :meth:`DQN.learn <coaxlike.agents.DQN.learn>` does).
+        """
+        return self._draw(self._sample_jit, s, action_mask)
+
+    def _finish_sample(self, pending, return_logp):
+        """The second half of ``__call__``: wait for a draw from :meth:`_start_sample`,
+        check it and only then move the policy's key on (to the draw's next key)."""
+        (index, logp), key = pending
         a = self._actions(index)
         self._key = key
         if not return_logp:

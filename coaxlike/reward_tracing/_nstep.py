@@ -76,6 +76,12 @@ class NStep:
         n: the horizon, an int >= 1.
         gamma: the discount factor, in [0, 1].
         record_extra_info: also emit coax's ``extra_info`` dict (see :class:`TransitionBatch`).
+        record_window: emit the window fields ``A_seq``, ``logP_seq``, ``R_seq``,
+            ``gamma_seq``, ``valid_seq``, ``S_seq`` and ``mask_seq`` that off-policy
+            corrections read; ``False`` leaves them ``None`` and saves their cost per step
+            (every other field is the same), for a consumer that never reads them, such as
+            a learner without a target policy (:class:`~coaxlike.agents.DQN` traces so);
+            keyword only.
         num_envs: ``None`` for a single env, or the number of sub-environments of a vector
             env (an int >= 1); keyword only.
 
@@ -98,7 +104,7 @@ class NStep:
     """
 
     def __init__(self, n: int, gamma: float, record_extra_info: bool = False, *,
-                 num_envs: int | None = None):
+                 num_envs: int | None = None, record_window: bool = True):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         if (isinstance(gamma, bool) or not isinstance(gamma, numbers.Real)
@@ -106,12 +112,15 @@ class NStep:
             raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
         if not isinstance(record_extra_info, (bool, np.bool_)):
             raise ValueError(f"record_extra_info must be a bool, got {record_extra_info!r}")
+        if not isinstance(record_window, (bool, np.bool_)):
+            raise ValueError(f"record_window must be a bool, got {record_window!r}")
         if num_envs is not None and (isinstance(num_envs, bool)
                                      or not isinstance(num_envs, numbers.Integral) or num_envs < 1):
             raise ValueError(f"num_envs must be None or an int >= 1, got {num_envs!r}")
         self.n = int(n)
         self.gamma = float(gamma)
         self.record_extra_info = bool(record_extra_info)
+        self.record_window = bool(record_window)
         self.num_envs = None if num_envs is None else int(num_envs)
         # exactly the float64 values the per-row definition computes, cast once
         self._discounts = self.gamma ** np.arange(self.n)
@@ -366,7 +375,7 @@ class NStep:
         if counts.any():
             batch = emit_rows(self._ring, counts, pending, self._pending, self._start, t, n,
                               self.gamma, self._discounts, self._gamma_powers, step.done,
-                              self.record_extra_info)
+                              self.record_extra_info, self.record_window)
             self._ready.append(batch)
             self._num_ready += batch.batch_size
         self._start = np.where(pending, t + 1, self._start + full)

@@ -48,11 +48,12 @@ class Ring(NamedTuple):
 
 
 def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, gamma_powers,
-              done_now, extra_info):
+              done_now, extra_info, window=True):
     """The TransitionBatch of ``counts[i]`` rows of sub-env ``i``, oldest first, sub-envs in
     order, at time ``t`` (the step just written). ``pending[i]``: sub-env ``i`` ended its
     episode at ``t - 1`` (``ended_by[i] == 2``: by termination) and ``t`` holds its final
-    observation; ``start[i]`` is its first step not yet emitted."""
+    observation; ``start[i]`` is its first step not yet emitted. ``window=False`` leaves
+    the window fields ``None`` (not even computed, unless ``extra_info`` needs them)."""
     gamma = np.float32(gamma)
     if pending.any():
         env = np.repeat(np.arange(len(counts)), counts)
@@ -79,31 +80,43 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
         now, end, real, seq, valid = slots[0], slots[n], slots[None, :n], slots[None], True
         K = None  # n for every row
         In = np.full(len(env), gamma_powers[n])
-        gamma_seq = np.full((len(env), n), gamma)
-        valid_seq = np.ones((len(env), n), np.float32)
+        gamma_seq = valid_seq = None  # below, if wanted
         A_next, logP_next = ring.a[end, env], ring.logp[end, env]  # step t has an action
     # ring slots per row: now = t0, end = t0 + K, real = the n steps of the window
     # (padding repeats the last real one), seq = the n + 1 observations (padding repeats
     # the one at end); the sub-env index col broadcasts against real and seq
     col = env[:, None]
-    r_seq, logP_seq = ring.r[real, col], ring.logp[real, col]
-    if valid is not True:  # padding: reward and log-propensity 0
-        r_seq, logP_seq = np.where(valid, r_seq, 0.0), np.where(valid, logP_seq, np.float32(0.0))
-    s, s_next, s_seq = ([x[i, j] for x in ring.s] for i, j in [(now, env), (end, env),
-                                                                (seq, col)])
-    A_seq = ring.a[real, col]
+    r_seq = ring.r[real, col]
+    if valid is not True:  # padding: reward 0
+        r_seq = np.where(valid, r_seq, 0.0)
+    s, s_next = ([x[i, j] for x in ring.s] for i, j in [(now, env), (end, env)])
     fields = dict(
         S=ring.treedef.unflatten(s), A=ring.a[now, env], logP=ring.logp[now, env],
         Rn=(discounts * r_seq).sum(axis=1).astype(np.float32), In=In,
         S_next=ring.treedef.unflatten(s_next), A_next=A_next, logP_next=logP_next,
         W=ring.w[now, env], idx=np.zeros(len(env), np.int32),
         extra_info=None, mask_next=None if ring.mask is None else ring.mask[end, env],
-        A_seq=A_seq, logP_seq=logP_seq, R_seq=r_seq.astype(np.float32), gamma_seq=gamma_seq,
-        valid_seq=valid_seq, S_seq=ring.treedef.unflatten(s_seq),
-        mask_seq=None if ring.mask is None else ring.mask[seq, col])
+        A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None, valid_seq=None, S_seq=None,
+        mask_seq=None)
+    if window or extra_info:
+        logP_seq = ring.logp[real, col]
+        if valid is not True:  # padding: log-propensity 0
+            logP_seq = np.where(valid, logP_seq, np.float32(0.0))
+        if gamma_seq is None:  # full windows
+            gamma_seq = np.full((len(env), n), gamma)
+            valid_seq = np.ones((len(env), n), np.float32)
+        fields.update(
+            A_seq=ring.a[real, col], logP_seq=logP_seq, R_seq=r_seq.astype(np.float32),
+            gamma_seq=gamma_seq, valid_seq=valid_seq,
+            S_seq=ring.treedef.unflatten([x[seq, col] for x in ring.s]),
+            mask_seq=None if ring.mask is None else ring.mask[seq, col])
     if extra_info:
         fields["extra_info"] = _extra_info(ring, fields, env, end, col, real, K, pending,
                                            done_now, n)
+    if not window:
+        for name in ("A_seq", "logP_seq", "R_seq", "gamma_seq", "valid_seq", "S_seq",
+                     "mask_seq"):
+            fields[name] = None
     return _make(fields)
 
 
