@@ -13,13 +13,21 @@ from its time, and stops at the first evaluation with a mean return >= 475, or a
 steps. Time to solve = wall seconds from the agent's construction to that evaluation,
 compilation included.
 
+Per env step, fixed work (``--part steps``, also in the default ``all``): after the three
+runs of a seed, SBX and coaxlike with the zoo recipe each learn 8192 env steps (epsilon at
+its floor of 0.04 by then, so that SBX, which draws random actions on the host without a
+forward pass, acts through its network as often as coaxlike) and then 5120 more (20 rounds
+of 256 env steps and 128 updates), timed; no evaluation. The per-seed ratio of those times
+is the ratio of wall time per env step, training included, independent of how many steps a
+run needed to solve.
+
 SBX lives in its own virtualenv (``--peers-python``, default ``/work/venv-peers/bin/python``;
 the ``peers`` extra of pyproject.toml lists what it needs). Figures are per-seed ratios
 (coaxlike / SBX) and their median: the machine is shared, and ratios measured side by side
 survive its load better than absolute seconds. A seed SBX did not solve within the budget is
 left out of the medians (no time to compare with); one coaxlike did not solve counts as inf.
 
-    python -m benchmarks.agents_peers [--seeds 0-4] [--json PATH]
+    python -m benchmarks.agents_peers [--seeds 0-4] [--part all|solve|steps] [--json PATH]
 """
 import argparse
 import json
@@ -36,15 +44,18 @@ from .agents import output, parse_seeds
 TITLE = "DQN on CartPole-v1: coaxlike vs SBX, time to solve (interleaved per seed)"
 PEERS_PYTHON = "/work/venv-peers/bin/python"
 BUDGET, EVAL_FREQ, THRESHOLD = 100_000, 5_000, 475.0
+WARM_STEPS, TIMED_STEPS = 8_192, 5_120  # per-env-step runs: past epsilon's decay, 20 rounds
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# the child: one run, printing one JSON line; argv = kind, seed
+# the child: one run, printing one JSON line; argv = kind, seed. A kind ending in "-steps"
+# learns WARM steps, then times TIMED steps (no evaluation)
 _CHILD = r'''
 import json, sys, time
 import gymnasium as gym
 import numpy as np
 kind, seed = sys.argv[1], int(sys.argv[2])
-BUDGET, EVAL_FREQ, THRESHOLD = %d, %d, %f
+steps_only, kind = kind.endswith("-steps"), kind.removesuffix("-steps")
+BUDGET, EVAL_FREQ, THRESHOLD, WARM, TIMED = %d, %d, %f, %d, %d
 import importlib.util, os
 # the evaluation of this library (gymnasium and numpy only), also in the peers' virtualenv
 _spec = importlib.util.spec_from_file_location(
@@ -81,6 +92,13 @@ if kind == "sbx":
                 target_update_interval=10, train_freq=256, gradient_steps=128,
                 exploration_fraction=0.16, exploration_final_eps=0.04,
                 policy_kwargs=dict(net_arch=[256, 256]), seed=seed, verbose=0)
+    if steps_only:
+        model.learn(WARM)
+        t1 = time.perf_counter()
+        model.learn(TIMED, reset_num_timesteps=False)  # epsilon stays at its floor
+        print(json.dumps({"kind": "sbx-steps", "seed": seed,
+                          "seconds": time.perf_counter() - t1, "steps": TIMED}))
+        sys.exit()
     model.learn(BUDGET, callback=Eval())
 else:
     import optax
@@ -95,6 +113,13 @@ else:
                     double=False, max_grad_norm=10.0, adam_eps=1e-8, seed=seed)
     else:
         agent = DQN("CartPole-v1", seed=seed)
+    if steps_only:
+        agent.learn(WARM, progress_bar=False)
+        t1 = time.perf_counter()
+        agent.learn(TIMED, progress_bar=False)
+        print(json.dumps({"kind": kind + "-steps", "seed": seed,
+                          "seconds": time.perf_counter() - t1, "steps": TIMED}))
+        sys.exit()
 
     def callback(agent, info):
         n, k = agent.num_timesteps, agent._config["train_freq"] * agent._config["n_envs"]
@@ -104,7 +129,7 @@ else:
 print(json.dumps({"kind": kind, "seed": seed, "solved_at": state["solved_at"],
                   "seconds": state["seconds"], "curve": state["curve"],
                   "total": time.perf_counter() - t0 - state["eval"]}))
-''' % (BUDGET, EVAL_FREQ, THRESHOLD)
+''' % (BUDGET, EVAL_FREQ, THRESHOLD, WARM_STEPS, TIMED_STEPS)
 
 
 def run_child(kind, seed, python):
@@ -116,27 +141,52 @@ def run_child(kind, seed, python):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(seeds, peers_python=PEERS_PYTHON):
+SOLVE_KINDS = ("sbx", "zoo", "defaults")
+STEP_KINDS = ("sbx-steps", "zoo-steps")
+NAMES = {"sbx": "SBX, zoo recipe", "zoo": "coaxlike, zoo recipe",
+         "defaults": "coaxlike, defaults"}
+
+
+def run(seeds, peers_python=PEERS_PYTHON, part="all"):
+    """Per seed, interleaved: the runs to solve (``part`` "solve" or "all"), then the
+    per-env-step runs ("steps" or "all"), each in a fresh process."""
+    kinds = ((SOLVE_KINDS if part in ("all", "solve") else ())
+             + (STEP_KINDS if part in ("all", "steps") else ()))
     t0, runs = time.perf_counter(), []
     for seed in seeds:
-        for kind, python in (("sbx", peers_python), ("zoo", sys.executable),
-                             ("defaults", sys.executable)):
+        for kind in kinds:
+            python = peers_python if kind.startswith("sbx") else sys.executable
             runs.append(run_child(kind, seed, python))
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}),
                   file=sys.stderr, flush=True)
+    result = {"benchmark": "agents_peers", "environment": _timing.environment(),
+              "seeds": list(seeds), "part": part, "runs": runs, "summary": {},
+              "ratios": {}, "rows": []}
+    if part in ("all", "solve"):
+        _solve_figures(result, runs, seeds)
+    if part in ("all", "steps"):
+        _step_figures(result, runs, seeds)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
 
+
+def _run_of(runs, kind, seed):
+    return next(r for r in runs if r["kind"] == kind and r["seed"] == seed)
+
+
+def _solve_figures(result, runs, seeds):
     def seconds(kind, seed):
-        r = next(r for r in runs if r["kind"] == kind and r["seed"] == seed)
+        r = _run_of(runs, kind, seed)
         return r["seconds"] if r["solved_at"] is not None else float("inf")
 
-    summary = {}
-    for kind in ("sbx", "zoo", "defaults"):
+    for kind in SOLVE_KINDS:
         mine = [r for r in runs if r["kind"] == kind]
-        summary[kind] = {"solved": sum(r["solved_at"] is not None for r in mine),
-                         "median_seconds": statistics.median(seconds(kind, s) for s in seeds),
-                         "median_steps": statistics.median(
-                             r["solved_at"] if r["solved_at"] is not None else float("inf")
-                             for r in mine)}
+        result["summary"][kind] = {
+            "solved": sum(r["solved_at"] is not None for r in mine),
+            "median_seconds": statistics.median(seconds(kind, s) for s in seeds),
+            "median_steps": statistics.median(
+                r["solved_at"] if r["solved_at"] is not None else float("inf") for r in mine)}
+
     def ratio(kind, seed):
         # a seed SBX did not solve has no time to compare with: left out of the median (it
         # used to give 0, which flattered coaxlike); one coaxlike did not solve counts as inf
@@ -146,25 +196,48 @@ def run(seeds, peers_python=PEERS_PYTHON):
     ratios = {kind: [ratio(kind, s) for s in seeds] for kind in ("zoo", "defaults")}
     compared = {kind: [v for v in values if v is not None] or [math.inf]
                 for kind, values in ratios.items()}
-    rows = [{"name": "zoo recipe, coaxlike / SBX time to solve (median of per-seed ratios)",
-             "value": statistics.median(compared["zoo"]), "target": 1.0,
-             "ok": statistics.median(compared["zoo"]) <= 1.0},
-            {"name": "coaxlike defaults / SBX zoo time to solve (median of per-seed ratios)",
-             "value": statistics.median(compared["defaults"]), "target": 0.5,
-             "ok": statistics.median(compared["defaults"]) <= 0.5}]
-    return {"benchmark": "agents_peers", "environment": _timing.environment(),
-            "seeds": list(seeds), "runs": runs, "summary": summary, "ratios": ratios,
-            "rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+    result["ratios"].update(ratios)
+    result["rows"] += [
+        {"name": "zoo recipe, coaxlike / SBX time to solve (median of per-seed ratios)",
+         "value": statistics.median(compared["zoo"]), "target": 1.0,
+         "ok": statistics.median(compared["zoo"]) <= 1.0},
+        {"name": "coaxlike defaults / SBX zoo time to solve (median of per-seed ratios)",
+         "value": statistics.median(compared["defaults"]), "target": 0.5,
+         "ok": statistics.median(compared["defaults"]) <= 0.5}]
+
+
+def _step_figures(result, runs, seeds):
+    def ms(kind, seed):
+        r = _run_of(runs, kind, seed)
+        return 1e3 * r["seconds"] / r["steps"]
+
+    for kind in STEP_KINDS:
+        result["summary"][kind] = {"median_ms_per_env_step": statistics.median(
+            ms(kind, s) for s in seeds)}
+    ratios = [ms("zoo-steps", s) / ms("sbx-steps", s) for s in seeds]
+    result["ratios"]["zoo-steps"] = ratios
+    value = statistics.median(ratios)
+    result["rows"].append(
+        {"name": f"zoo recipe, coaxlike / SBX wall time per env step ({TIMED_STEPS} env "
+               f"steps after {WARM_STEPS}, training included; median of per-seed ratios)",
+         "value": value, "target": 1.0, "ok": value <= 1.0})
 
 
 def format_table(result):
-    lines = [TITLE, f"{'run':22s} {'solved':>7s} {'median steps':>13s} {'median s':>9s}"]
-    names = {"sbx": "SBX, zoo recipe", "zoo": "coaxlike, zoo recipe",
-             "defaults": "coaxlike, defaults"}
+    lines = [TITLE]
     n = len(result["seeds"])
-    for kind, s in result["summary"].items():
-        lines.append(f"{names[kind]:22s} {s['solved']:>3d}/{n:<3d} {s['median_steps']:>13.0f} "
+    solve = [kind for kind in SOLVE_KINDS if kind in result["summary"]]
+    if solve:
+        lines.append(f"{'run':22s} {'solved':>7s} {'median steps':>13s} {'median s':>9s}")
+    for kind in solve:
+        s = result["summary"][kind]
+        lines.append(f"{NAMES[kind]:22s} {s['solved']:>3d}/{n:<3d} {s['median_steps']:>13.0f} "
                      f"{s['median_seconds']:>9.1f}")
+    for kind in STEP_KINDS:
+        if kind in result["summary"]:
+            lines.append(f"{NAMES[kind.removesuffix('-steps')]}: "
+                         f"{result['summary'][kind]['median_ms_per_env_step']:.2f} ms per env "
+                         "step (median)")
     for r in result["rows"]:
         lines.append(f"{r['name']}: {r['value']:.2f} (target <= {r['target']}) "
                      f"{'ok' if r['ok'] else 'NO'}")
@@ -178,11 +251,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--quick", action="store_true", help="seed 0 only")
+    p.add_argument("--part", choices=("all", "solve", "steps"), default="all",
+                   help="time to solve, time per env step, or both (default)")
     p.add_argument("--peers-python", default=PEERS_PYTHON)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     seeds = parse_seeds(args.seeds)
-    result = run(seeds[:1] if args.quick else seeds, args.peers_python)
+    result = run(seeds[:1] if args.quick else seeds, args.peers_python, args.part)
     return output(result, args.json, format_table)
 
 
