@@ -1,4 +1,9 @@
-"""Range checks for hyperparameters, shared by policies and learners (host side)."""
+"""Type and range checks for arguments, shared by the parts and the rooms (host side).
+
+The rule: the wrong type (a string, an array, a bool where a number is due) raises
+``TypeError``; a value of the right type outside its range raises ``ValueError``. Each
+message names the argument, what was expected and what was given.
+"""
 import math
 import numbers
 
@@ -12,7 +17,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)      # ~3.40e38
 
 
 def as_real(value, name, expected):
-    """``value`` as a Python float if it is a real number, else ``ValueError``.
+    """``value`` as a Python float if it is a real number, else ``TypeError``.
 
     Accepted: Python ``int``/``float``, NumPy real scalars and 0-d real arrays (JAX arrays
     too). Refused: ``bool`` (``True`` is not a probability), ``str`` and ``bytes`` (``float``
@@ -27,12 +32,12 @@ def as_real(value, name, expected):
     shown = f"{type(value).__name__} {value!r}"
     if getattr(value, "shape", None) not in (None, ()):
         shown = f"array of shape {value.shape}"
-    raise ValueError(f"{name} must be {expected}, got {shown}")
+    raise TypeError(f"{name} must be {expected}, got {shown}")
 
 
 def check_unit(value, name):
-    """Return ``value`` as a float, or raise ``ValueError`` unless it is a real number in
-    ``[0, 1]``."""
+    """Return ``value`` as a float in ``[0, 1]``: ``TypeError`` unless it is a real number,
+    ``ValueError`` unless it lies in ``[0, 1]``."""
     x = as_real(value, name, "a float in [0, 1]")
     if not (math.isfinite(x) and 0.0 <= x <= 1.0):
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
@@ -40,8 +45,8 @@ def check_unit(value, name):
 
 
 def check_positive(value, name):
-    """Return ``value`` as a float, or raise ``ValueError`` unless it is a finite real
-    number > 0."""
+    """Return ``value`` as a finite float > 0: ``TypeError`` unless it is a real number,
+    ``ValueError`` unless it is finite and > 0."""
     x = as_real(value, name, "a positive float")
     if not (math.isfinite(x) and x > 0.0):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
@@ -56,3 +61,35 @@ def check_positive_float32(value, name):
         raise ValueError(f"{name} must lie in the float32 range [{_FLOAT32_TINY:.3g}, "
                          f"{_FLOAT32_MAX:.4g}] (it is stored as float32), got {value!r}")
     return x
+
+
+def check_int(value, name, low=1):
+    """Return ``value`` as an int >= ``low``: ``TypeError`` unless it is an integer (``bool``
+    refused), ``ValueError`` if it is below ``low``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__} "
+                        f"{value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool, or raise ``TypeError`` unless it is a Python or NumPy
+    bool (``0``/``1`` are refused: a flag is not a number)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_seed(value, name="random_seed", low=None):
+    """Return ``value`` as an int (``None`` stays ``None``): ``TypeError`` unless ``None`` or
+    an integer (``"3"`` and ``1.5`` are refused, not converted), ``ValueError`` if below
+    ``low`` (when given)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be an int >= {low} or None, got {value!r}")
+    return int(value)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _spaces
-from ._checks import check_unit
+from ._checks import check_seed, check_unit
 from ._signatures import check_preprocessor, modeltype
 from ._transforms import _describe_transform, _qualname, _transform_pair
 from ._tree_check import as_checked_tree, check_same_tree, fresh_containers
@@ -151,7 +151,8 @@ def _setup(obj, func, env, observation_preprocessor, action_preprocessor, value_
                                     or _spaces.make_preprocessor(obj.observation_space))
     obj.action_preprocessor = (action_preprocessor
                                or _default_action_preprocessor(obj.action_space))
-    obj.random_seed = secrets.randbits(31) if random_seed is None else int(random_seed)
+    random_seed = check_seed(random_seed)
+    obj.random_seed = secrets.randbits(31) if random_seed is None else random_seed
     obj._default_preprocessors = (observation_preprocessor is None,
                                   action_preprocessor is None)
     obj._func = func
@@ -204,7 +205,7 @@ class Q:
         TypeError: ``func`` has neither signature, a space is unsupported, type-2 with a
             non-Discrete action space, or ``func`` returns the wrong shape or a non-float
             dtype on example data (coax's exception types and messages); a preprocessor
-            takes coax's ``(rng, x)``.
+            takes coax's ``(rng, x)``; ``random_seed`` is not an int or ``None``.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk, jax.numpy as jnp
@@ -319,6 +320,7 @@ class Q:
             tau: float in ``[0, 1]``.
 
         Raises:
+            TypeError: ``tau`` not a real number.
             ValueError: ``tau`` outside ``[0, 1]`` or structures differ.
         """
         tau = check_unit(tau, "tau")

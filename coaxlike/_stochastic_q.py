@@ -16,7 +16,6 @@ exactly as for a :class:`~coaxlike.Q` whose network outputs :math:`h(q)`.
 """
 import functools
 import math
-import numbers
 
 import distrax
 import haiku as hk
@@ -25,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _spaces
+from ._checks import as_real, check_int
 from ._q import Q, _call_inputs, _init, _setup, _wire
 
 __all__ = ["StochasticQ"]
@@ -33,19 +33,20 @@ __all__ = ["StochasticQ"]
 # --- pure functions of the distribution parameters ------------------------------------------
 
 def _complete(dist_params, kind, fractions):
-    """Check the keys of a forward pass's output; add the fixed quantile fractions."""
+    """Check the keys of a forward pass's output (``TypeError``, as coax for a bad return
+    structure); add the fixed quantile fractions."""
     if not isinstance(dist_params, dict):
-        raise ValueError(f"func must return a dict of distribution parameters, got "
-                         f"{type(dist_params).__name__}")
+        raise TypeError(f"func must return a dict of distribution parameters, got "
+                        f"{type(dist_params).__name__}")
     keys = set(dist_params)
     if kind == "categorical" and keys != {"logits"}:
-        raise ValueError(f"a categorical StochasticQ's func must return {{'logits': ...}}, "
-                         f"got keys {sorted(keys)}")
+        raise TypeError(f"a categorical StochasticQ's func must return {{'logits': ...}}, "
+                        f"got keys {sorted(keys)}")
     if kind == "quantile":
         if keys not in ({"values"}, {"values", "quantile_fractions"}):
-            raise ValueError("a quantile StochasticQ's func must return {'values': ...} "
-                             "(optionally with 'quantile_fractions'), got keys "
-                             f"{sorted(keys)}")
+            raise TypeError("a quantile StochasticQ's func must return {'values': ...} "
+                            "(optionally with 'quantile_fractions'), got keys "
+                            f"{sorted(keys)}")
         if "quantile_fractions" not in keys:
             values = dist_params["values"]
             dist_params = {"values": values, "quantile_fractions": jnp.broadcast_to(
@@ -143,9 +144,11 @@ class StochasticQ:
 
     Raises:
         TypeError: bad ``func`` signature, unsupported spaces, type-2 with non-Discrete
-            actions, ``num_bins`` not an integer.
-        ValueError: bad ``value_range`` or ``num_bins``; ``func`` returns other keys or shapes
-            than expected.
+            actions, ``num_bins`` not an integer, ``value_range`` not a pair of numbers;
+            ``func`` returns something else than a dict of floating-point arrays with the
+            expected keys and shapes (coax's error type for a bad return).
+        ValueError: ``value_range`` not finite with ``v_min < v_max``, ``num_bins`` too
+            small.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk, jax.numpy as jnp
@@ -215,11 +218,11 @@ class StochasticQ:
                       if self.modeltype == 2 else ((batch, self.num_bins), "(batch, num_bins)"))
         for name, leaf in out.items():
             if leaf.shape != want:
-                raise ValueError(f"func must return {name!r} of shape {what} = {want} for a "
-                                 f"type-{self.modeltype} StochasticQ on a batch of {batch}, "
-                                 f"got {leaf.shape}")
+                raise TypeError(f"func must return {name!r} of shape {what} = {want} for a "
+                                f"type-{self.modeltype} StochasticQ on a batch of {batch}, "
+                                f"got {leaf.shape}")
             if not jnp.issubdtype(leaf.dtype, jnp.floating):
-                raise ValueError(f"func must return floating-point {name!r}, got {leaf.dtype}")
+                raise TypeError(f"func must return floating-point {name!r}, got {leaf.dtype}")
         return params, state
 
     # --- parameters and state: shared with Q (same fields, same checks) ------------------
@@ -342,22 +345,16 @@ def _apply_complete(apply, kind, fractions, *args):
 
 
 def _check_num_bins(num_bins, categorical):
-    low = 2 if categorical else 1
-    if isinstance(num_bins, bool) or not isinstance(num_bins, numbers.Integral):
-        raise TypeError(f"num_bins must be an int >= {low}, got {num_bins!r}")
-    if num_bins < low:
-        raise ValueError(f"num_bins must be >= {low}, got {num_bins!r}")
-    return int(num_bins)
+    return check_int(num_bins, "num_bins", 2 if categorical else 1)
 
 
 def _check_value_range(value_range):
     if value_range is None:
         return None
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError("value_range must be a pair of floats (v_min, v_max) or None, got "
-                         f"{value_range!r}") from None
+    want = "a pair of floats (v_min, v_max) or None"
+    if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2):
+        raise TypeError(f"value_range must be {want}, got {value_range!r}")
+    low, high = (as_real(v, "value_range", want) for v in value_range)
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"value_range must be finite with v_min < v_max, got {value_range!r}")
     return low, high

@@ -23,9 +23,10 @@ Examples:
 """
 import functools
 import math
-import numbers
 
 import jax.numpy as jnp
+
+from ._checks import as_real
 
 __all__ = ["ValueTransform", "LogTransform", "SignedHyperbolic", "log_transform",
            "log_transform_inverse", "signed_hyperbolic", "signed_hyperbolic_inverse"]
@@ -188,6 +189,7 @@ class LogTransform(ValueTransform):
         scale: positive finite :math:`\lambda`.
 
     Raises:
+        TypeError: ``scale`` not a real number.
         ValueError: ``scale`` not finite and positive.
 
     Examples:
@@ -220,6 +222,7 @@ class SignedHyperbolic(ValueTransform):
         eps: finite :math:`\varepsilon \ge 0`; R2D2 uses ``1e-3``.
 
     Raises:
+        TypeError: ``eps`` not a real number.
         ValueError: ``eps`` negative or not finite.
 
     Examples:
@@ -241,9 +244,8 @@ class SignedHyperbolic(ValueTransform):
 
 
 def _check_number(value, name, positive):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    x = float(value) if ok else math.nan
+    want = "a finite float > 0" if positive else "a finite float >= 0"
+    x = as_real(value, name, want)
     if not math.isfinite(x) or (x <= 0 if positive else x < 0):
-        want = "a finite float > 0" if positive else "a finite float >= 0"
         raise ValueError(f"{name} must be {want}, got {value!r}")
     return x

@@ -51,16 +51,34 @@ def test_non_discrete_action_space_is_a_type_error_naming_it():
 
 @pytest.mark.parametrize("name, value", [
     ("hidden", ()), ("hidden", (0,)), ("buffer_size", 0), ("learning_starts", -1),
-    ("batch_size", 0), ("batch_size", 1.5), ("gamma", 1.5), ("gamma", math.nan),
+    ("batch_size", 0), ("gamma", 1.5), ("gamma", math.nan),
     ("train_freq", 0), ("gradient_steps", 0), ("gradient_steps", -2),
     ("target_update_interval", 0), ("tau", 0.0), ("tau", 2.0), ("max_grad_norm", -1.0), ("adam_eps", 0.0),
-    ("n_step", 0), ("double", "yes"), ("prioritized", 1), ("n_envs", 0), ("seed", -1),
+    ("n_step", 0), ("n_envs", 0), ("seed", -1),
     ("learning_rate", 0.0), ("learning_rate", -1e-3), ("exploration", 1.5),
     ("learning_rate", lambda step: -1.0), ("exploration", lambda step: 2.0),
+    ("distributional", "c51"), ("num_bins", 1),
 ])
 def test_bad_hyperparameter_is_a_value_error_naming_it(name, value):
+    kwargs = {"distributional": "categorical"} if name == "num_bins" else {}
     with pytest.raises(ValueError, match=rf"^{name}"):
-        DQN("CartPole-v1", **{name: value})
+        DQN("CartPole-v1", **kwargs, **{name: value})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("hidden", 64), ("hidden", (64, "64")), ("buffer_size", 1e4), ("learning_starts", "0"),
+    ("batch_size", 1.5), ("gamma", "0.99"), ("train_freq", True), ("tau", [0.5]),
+    ("max_grad_norm", "10"), ("n_step", 3.0), ("double", "yes"), ("prioritized", 1),
+    ("n_envs", 2.0), ("seed", "0"), ("learning_rate", "1e-3"), ("exploration", b"0.1"),
+    ("distributional", 51), ("value_range", 10.0), ("value_range", ("-10", 10)),
+])
+def test_a_hyperparameter_of_the_wrong_type_is_a_type_error_naming_it(name, value):
+    """The rule of the whole API: the wrong type -> TypeError, a bad value -> ValueError;
+    the message names the argument and shows what was given."""
+    kwargs = {"distributional": "categorical"} if name == "value_range" else {}
+    with pytest.raises(TypeError, match=rf"^{name}(\[\d\])? must be .*got .*{value!r}"
+                       if not isinstance(value, tuple) else rf"^{name}(\[\d\])? must be"):
+        DQN("CartPole-v1", **kwargs, **{name: value})
 
 
 def test_batch_size_above_buffer_size_is_refused():
@@ -74,6 +92,10 @@ def test_bad_learn_arguments(trained):
                          ({"total_timesteps": 16, "n_eval_episodes": 0}, "n_eval_episodes")]:
         with pytest.raises(ValueError, match=rf"^{name}"):
             trained.learn(**kwargs)
+    with pytest.raises(TypeError, match=r"^total_timesteps must be an int >= 1, got float"):
+        trained.learn(1e3)
+    with pytest.raises(TypeError, match="include_buffer must be a bool, got int 1"):
+        trained.save("never-written", include_buffer=1)
     assert trained.num_timesteps == 512  # nothing happened
 
 

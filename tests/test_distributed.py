@@ -48,23 +48,25 @@ def test_apex_epsilons_match_the_formula_by_hand():
     assert apex_epsilons(4, alpha=0.0).tolist() == [0.4] * 4
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"num_actors": 0}, "num_actors must be an int >= 1, got 0"),
-    ({"num_actors": 2.0}, "num_actors must be an int >= 1, got 2.0"),
-    ({"num_actors": True}, "num_actors must be an int >= 1, got True"),
-    ({"num_actors": 2, "epsilon": 1.5}, "epsilon must be in \\[0, 1\\], got 1.5"),
-    ({"num_actors": 2, "alpha": -1.0}, "alpha must be a finite float >= 0, got -1.0"),
-    ({"num_actors": 2, "alpha": "x"}, "alpha must be a float >= 0, got 'x'"),
+@pytest.mark.parametrize("kwargs, match, error", [
+    ({"num_actors": 0}, "num_actors must be an int >= 1, got 0", ValueError),
+    ({"num_actors": 2.0}, "num_actors must be an int >= 1, got float 2.0", TypeError),
+    ({"num_actors": True}, "num_actors must be an int >= 1, got bool True", TypeError),
+    ({"num_actors": 2, "epsilon": 1.5}, "epsilon must be in \\[0, 1\\], got 1.5", ValueError),
+    ({"num_actors": 2, "alpha": -1.0}, "alpha must be a finite float >= 0, got -1.0",
+     ValueError),
+    ({"num_actors": 2, "alpha": "x"}, "alpha must be a finite float >= 0, got str 'x'",
+     TypeError),
 ])
-def test_apex_epsilons_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_apex_epsilons_rejects_bad_arguments(kwargs, match, error):
+    with pytest.raises(error, match=match):
         apex_epsilons(**kwargs)
 
 
 # --- ApeX argument checks: before Ray is started ----------------------------------------------
 
 @pytest.mark.parametrize("name, value", [
-    ("num_actors", 0), ("num_actors", -2), ("num_actors", 1.5), ("actor_steps", 0),
+    ("num_actors", 0), ("num_actors", -2), ("actor_steps", 0),
     ("publish_every", 0), ("target_update_every", 0), ("checkpoint_every", 0),
     ("updates_per_sample", 0), ("send_batch_size", 0), ("batch_size", 0), ("capacity", 0),
     ("envs_per_actor", 0), ("evaluate_every", 0), ("eval_episodes", 0), ("warmup", -1),
@@ -75,6 +77,17 @@ def test_apex_epsilons_rejects_bad_arguments(kwargs, match):
 def test_apex_rejects_bad_counts_and_intervals_before_starting_ray(name, value):
     import ray
     with pytest.raises(ValueError, match=name):
+        ApeX(make_env, make_q, make_learner, **{name: value})
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("num_actors", 1.5), ("capacity", "10"), ("warmup", 1e3), ("tau", "1"), ("gamma", None),
+    ("max_updates_per_second", "5"), ("priority_alpha", "0.6"), ("checkpoint_replay", 1),
+])
+def test_apex_rejects_arguments_of_the_wrong_type_before_starting_ray(name, value):
+    import ray
+    with pytest.raises(TypeError, match=rf"^{name} must be"):
         ApeX(make_env, make_q, make_learner, **{name: value})
     assert not ray.is_initialized()
 

@@ -40,10 +40,12 @@ def assert_rows_consistent(tb):
 
 # --- SimpleReplayBuffer -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("capacity", [0, -1, 2.5, True, "10"])
-def test_capacity_is_validated(capacity):
+@pytest.mark.parametrize("capacity, error", [
+    (0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError), ("10", TypeError)])
+def test_capacity_is_validated(capacity, error):
     for cls in (SimpleReplayBuffer, PrioritizedReplayBuffer, PytreeReplayBuffer, SumTree):
-        with pytest.raises(ValueError, match=f"capacity must be an int >= 1, got {capacity!r}"):
+        with pytest.raises(error, match=rf"capacity must be an int >= 1, got (\w+ )?"
+                                        rf"{re.escape(repr(capacity))}$"):
             cls(capacity)
 
 
@@ -72,6 +74,29 @@ def test_simple_sample_errors():
         buffer.sample(3)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         buffer.sample(0)
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1, got float 2.0"):
+        buffer.sample(2.0)
+    assert len(buffer) == 2
+
+
+@pytest.mark.parametrize("cls", [SimpleReplayBuffer, PrioritizedReplayBuffer,
+                                 PytreeReplayBuffer])
+def test_constructor_wrong_types_are_type_errors_bad_values_value_errors(cls):
+    """The rule across the buffers (and the whole API): the wrong type -> TypeError, a value
+    out of range -> ValueError; each message names the argument and shows what was given."""
+    for bad in (1e3, "10", True, None):
+        with pytest.raises(TypeError, match=r"^capacity must be an int >= 1, got "):
+            cls(capacity=bad)
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match=rf"^capacity must be an int >= 1, got {bad}$"):
+            cls(capacity=bad)
+    with pytest.raises(TypeError, match=r"^lean must be a bool, got int 1$"):
+        cls(capacity=4, lean=1)
+    if cls is not PytreeReplayBuffer:            # its sampling keys are JAX keys
+        with pytest.raises(TypeError, match="random_seed must be an int or None, got str"):
+            cls(capacity=4, random_seed="0")
+        with pytest.raises(ValueError, match="random_seed must be an int >= 0 or None, got -1"):
+            cls(capacity=4, random_seed=-1)
 
 
 def test_circular_overwrite():
@@ -197,9 +222,13 @@ def test_update_validates():
         buffer.update(np.array([0, 1]), np.array([1.0]))
     with pytest.raises(ValueError, match=r"idx holds ids this buffer never handed out \(3 rows"):
         buffer.update(np.array([3]), np.array([1.0]))
-    for bad in (np.array([-1]), np.array([0.5]), np.array([2 ** 31])):
+    for bad in (np.array([-1]), np.array([2 ** 31])):
         with pytest.raises(ValueError, match="idx must be transition ids"):
             buffer.update(bad, np.array([1.0]))
+    with pytest.raises(TypeError, match="idx must be transition ids .*got dtype float64"):
+        buffer.update(np.array([0.5]), np.array([1.0]))
+    with pytest.raises(TypeError, match="Adv must be an array of numbers"):
+        buffer.update(np.array([0]), ["high"])
     np.testing.assert_array_equal(buffer.priorities(np.arange(3)), 1.0)  # unchanged
 
 

@@ -3,6 +3,8 @@
 Most tests use a parameter-free "identity" Q-function, ``q(s, .) = s``, so the observation
 *is* the vector of Q-values and every probability can be computed by hand.
 """
+import math
+
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -198,11 +200,13 @@ def test_hyperparameter_setters_validate_and_do_not_recompile():
             pi(S_TIE), pi(S_TIE, True), pi.mode(S_TIE), pb(S_TIE), pb.dist_params(S_TIE)
     assert n[0] == 0, f"{n[0]} compilations after changing hyperparameters"
     assert pi.epsilon == 1.0 and pb.temperature == pytest.approx(1.1)
-    for bad in (-0.1, 1.5, float("nan"), "a", None):
-        with pytest.raises(ValueError, match="epsilon must"):
+    for bad, error in ((-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                       ("a", TypeError), (None, TypeError)):
+        with pytest.raises(error, match="epsilon must"):
             pi.epsilon = bad
-    for bad in (0.0, -1.0, float("inf"), "x"):
-        with pytest.raises(ValueError, match="temperature must"):
+    for bad, error in ((0.0, ValueError), (-1.0, ValueError), (float("inf"), ValueError),
+                       ("x", TypeError)):
+        with pytest.raises(error, match="temperature must"):
             pb.temperature = bad
     assert pi.epsilon == 1.0 and pb.temperature == pytest.approx(1.1)
     with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\], got 2"):
@@ -240,8 +244,14 @@ def test_errors_for_bad_inputs(cartpole):
         pi(S_TIE, action_mask=np.zeros(4, bool))
     with pytest.raises(ValueError, match=r"action_mask must have shape \(4,\), got \(3,\)"):
         pi(S_TIE, action_mask=np.ones(3, bool))
-    with pytest.raises(ValueError, match="action_mask must be a bool array"):
+    with pytest.raises(TypeError, match="action_mask must be a bool array .*got dtype float"):
         pi(S_TIE, action_mask=np.full(4, 0.5))
+    with pytest.raises(ValueError, match="action_mask must be a bool array .*got int64 values"):
+        pi(S_TIE, action_mask=np.array([0, 2, 1, 0]))
+    with pytest.raises(TypeError, match="a must be an integer action.*got dtype float"):
+        pi.log_proba(S_TIE, 1.0)
+    with pytest.raises(ValueError, match=r"a must be an integer action\(s\) in \[0, 4\)"):
+        pi.log_proba(S_TIE, 4)
     assert pi(S_TIE, action_mask=np.array([0, 0, 1, 0], np.int8)) == 2
     with pytest.raises(TypeError, match="q must be a coaxlike.Q or coaxlike.StochasticQ, got str"):
         coaxlike.BoltzmannPolicy("q")
@@ -315,15 +325,15 @@ def test_params_func_checks_python_numbers_and_rank():
     with pytest.raises(ValueError, match="temperature must"):
         pb.params_func(pb.q.params, 0.0)
     # a wrong rank names the argument, eagerly and at trace time alike
-    with pytest.raises(ValueError, match=r"epsilon must be a 0-d array, got shape \(2,\)"):
+    with pytest.raises(TypeError, match=r"epsilon must be a 0-d array, got shape \(2,\)"):
         pi.params_func(pi.q.params, jnp.zeros(2))
-    with pytest.raises(ValueError, match=r"temperature must be a 0-d array, got shape \(1,\)"):
+    with pytest.raises(TypeError, match=r"temperature must be a 0-d array, got shape \(1,\)"):
         jax.jit(pb.params_func)(pb.q.params, jnp.ones(1))
-    with pytest.raises(ValueError, match=r"epsilon must be a float in \[0, 1\], got array of "
-                                         r"shape \(2,\)"):
+    with pytest.raises(TypeError, match=r"epsilon must be a float in \[0, 1\], got array of "
+                                        r"shape \(2,\)"):
         pi.params_func(pi.q.params, np.zeros(2))
     for bad in ("0.5", True):
-        with pytest.raises(ValueError, match="epsilon must be a float"):
+        with pytest.raises(TypeError, match="epsilon must be a float"):
             pi.params_func(pi.q.params, bad)
     assert pi.epsilon == 0.1  # the shell is untouched
 
@@ -404,13 +414,25 @@ def test_a_call_that_raises_leaves_the_key_and_the_action_stream_unchanged(make)
 def test_hyperparameters_refuse_strings_bools_and_values_float32_cannot_hold():
     q = identity_q()
     pi, pb = coaxlike.EpsilonGreedy(q, 0.1), coaxlike.BoltzmannPolicy(q, 1.0)
-    for bad in ("0.5", b"0.5", True, np.bool_(False), 0.5 + 0j, [0.5]):
-        with pytest.raises(ValueError, match="epsilon must be a float in"):
+    for bad in ("0.5", b"0.5", True, np.bool_(False), 0.5 + 0j, [0.5], np.array([0.5])):
+        with pytest.raises(TypeError, match="epsilon must be a float in"):
             pi.epsilon = bad
-        with pytest.raises(ValueError, match="epsilon must be a float in"):
+        with pytest.raises(TypeError, match="epsilon must be a float in"):
             coaxlike.EpsilonGreedy(q, bad)
-        with pytest.raises(ValueError, match="temperature must be a positive float"):
+        with pytest.raises(TypeError, match="temperature must be a positive float"):
             pb.temperature = bad
+        with pytest.raises(TypeError, match="temperature must be a positive float"):
+            coaxlike.BoltzmannPolicy(q, bad)
+    for bad in (-0.1, 1.5, math.nan, math.inf):    # the right type, a bad value
+        with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\]"):
+            pi.epsilon = bad
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="temperature must be finite and > 0"):
+            pb.temperature = bad
+    with pytest.raises(TypeError, match="epsilon must be a 0-d array, got shape"):
+        pi.params_func(q.params, jnp.zeros(2))
+    with pytest.raises(TypeError, match="random_seed must be an int or None, got str"):
+        coaxlike.EpsilonGreedy(q, 0.1, random_seed="1")
     # float32 would store 1e-46 and 1e-39 as 0 or a subnormal, 1e39 as inf
     for bad in (1e-46, 1e-39, 1e39, 3.5e38):
         with pytest.raises(ValueError, match="temperature must lie in the float32 range"):

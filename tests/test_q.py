@@ -80,6 +80,17 @@ def test_bad_signature_and_spaces_raise(cartpole):
         coaxlike.Q(mlp_type2(2), box_actions)
 
 
+def test_wrong_types_are_type_errors_and_bad_values_value_errors(cartpole):
+    q = coaxlike.Q(mlp_type2(2), cartpole, random_seed=0)
+    for seed in ("0", 1.5, True):   # not converted (int("0"), int(1.5) would hide a mistake)
+        with pytest.raises(TypeError, match="random_seed must be an int or None, got"):
+            coaxlike.Q(mlp_type2(2), cartpole, random_seed=seed)
+    with pytest.raises(TypeError, match="tau must be a float in"):
+        q.copy().soft_update(q, "0.5")
+    with pytest.raises(ValueError, match=r"tau must be in \[0, 1\], got 1.5"):
+        q.copy().soft_update(q, 1.5)
+
+
 def test_coax_style_preprocessors_with_an_rng_argument_are_refused(cartpole):
     def coax_style(rng, x):
         return x

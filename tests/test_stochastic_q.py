@@ -130,18 +130,27 @@ def test_constructor_errors(env):
         coaxlike.StochasticQ(categorical_type2, env, (2., -2.), K)
     with pytest.raises(ValueError, match="value_range"):
         coaxlike.StochasticQ(categorical_type2, env, (0., float("inf")), K)
-    with pytest.raises(ValueError, match="value_range"):
+    with pytest.raises(TypeError, match="value_range must be a pair of floats"):
         coaxlike.StochasticQ(categorical_type2, env, "ab", K)
+    with pytest.raises(TypeError, match="value_range must be a pair of floats"):
+        coaxlike.StochasticQ(categorical_type2, env, ("-1", 1), K)
     with pytest.raises(TypeError, match="num_bins"):
         coaxlike.StochasticQ(categorical_type2, env, (0., 1.), 5.0)
     with pytest.raises(ValueError, match="num_bins"):
         coaxlike.StochasticQ(categorical_type2, env, (0., 1.), 1)
-    with pytest.raises(ValueError, match=r"'logits' of shape"):
+    # a func returning the wrong thing: TypeError, as coax (and as Q)
+    with pytest.raises(TypeError, match=r"'logits' of shape"):
         coaxlike.StochasticQ(categorical_type2, env, (0., 1.), K + 1)
-    with pytest.raises(ValueError, match="must return {'logits'"):
+    with pytest.raises(TypeError, match="must return {'logits'"):
         coaxlike.StochasticQ(quantile_type2, env, (0., 1.), K)
-    with pytest.raises(ValueError, match="must return {'values'"):
+    with pytest.raises(TypeError, match="must return {'values'"):
         coaxlike.StochasticQ(categorical_type2, env, None, K)
+    with pytest.raises(TypeError, match="func must return a dict of distribution parameters"):
+        coaxlike.StochasticQ(lambda S, is_training: hk.Linear(2)(S), env, (0., 1.), K)
+    with pytest.raises(TypeError, match="func must return floating-point 'logits'"):
+        coaxlike.StochasticQ(lambda S, is_training: {"logits": jnp.zeros((S.shape[0], 2, K),
+                                                                         jnp.int32)},
+                             env, (0., 1.), K)
     with pytest.raises(TypeError, match="Discrete"):
         coaxlike.StochasticQ(categorical_type2, gym.make("Pendulum-v1"), (0., 1.), K)
 

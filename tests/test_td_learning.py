@@ -597,6 +597,12 @@ def test_bad_arguments_name_the_argument():
         QLearning(q, lambda_=1.5)
     with pytest.raises(ValueError, match="temperature"):
         SoftQLearning(q, temperature=0.0)
+    with pytest.raises(TypeError, match="lambda_ must be a float in"):
+        QLearning(q, lambda_="0.9")
+    with pytest.raises(TypeError, match="temperature must be a positive float, got str"):
+        SoftQLearning(q, temperature="1")
+    with pytest.raises(TypeError, match="random_seed must be an int or None, got float"):
+        QLearning(q, random_seed=1.0)
     learner = QLearning(q)
     bad = learner.learner_state._replace(hyperparams={"lambda_": jnp.float32(2.0)})
     with pytest.raises(ValueError, match="lambda_"):

@@ -198,8 +198,10 @@ def test_period_fires_once_per_period_and_catches_up():
     env.ep = 3
     assert env.period("b", ep_period=3) and not env.period("b", ep_period=3)
     assert not env.period("c")
-    with pytest.raises(ValueError, match="T_period must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="T_period must be an int >= 1, got 0"):
         env.period("d", T_period=0)
+    with pytest.raises(TypeError, match="ep_period must be an int >= 1, got float 2.0"):
+        env.period("d", ep_period=2.0)
 
 
 def test_counters_round_trip_through_a_file(tmp_path):

@@ -74,8 +74,8 @@ def test_diff_transform_inside_jit_and_errors():
     X = jnp.ones((3, 4, 4, 3))
     np.testing.assert_allclose(jax.jit(diff_transform)(X)[..., -1], 1.0)
     np.testing.assert_allclose(jax.jit(diff_transform)(X)[..., :2], 0.0)
-    for bad in (0, -1, 2.0, True):
-        with pytest.raises(ValueError, match="num_frames must be a positive int"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="num_frames must be an int >= 1"):
             diff_transform_matrix(bad)
 
 
@@ -224,10 +224,14 @@ def test_get_transition_batch_fields_ranges_and_seed():
     again = get_transition_batch(env, batch_size=64, gamma=0.8, random_seed=3)
     np.testing.assert_array_equal(again.S, tb.S)
     np.testing.assert_array_equal(again.Rn, tb.Rn)
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         get_transition_batch(env, batch_size=0)
-    with pytest.raises(ValueError, match="gamma must be a number in"):
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1, got float 4.0"):
+        get_transition_batch(env, batch_size=4.0)
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\], got 1.5"):
         get_transition_batch(env, gamma=1.5)
+    with pytest.raises(TypeError, match=r"gamma must be a float in \[0, 1\], got str"):
+        get_transition_batch(env, gamma="0.9")
 
 
 def test_check_array_checks_each_property():

@@ -70,15 +70,18 @@ def test_pair_unpacking_pickle_and_repr():
     assert repr(SignedHyperbolic(0.01)) == "SignedHyperbolic(eps=0.01)"
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "1", True, None])
-def test_log_transform_rejects_bad_scale(bad):
-    with pytest.raises(ValueError, match="scale"):
+@pytest.mark.parametrize("bad, error", [
+    (0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
+    ("1", TypeError), (True, TypeError), (None, TypeError)])
+def test_log_transform_rejects_bad_scale(bad, error):
+    with pytest.raises(error, match="^scale must be a finite float > 0, got"):
         LogTransform(scale=bad)
 
 
-@pytest.mark.parametrize("bad", [-1e-3, float("nan"), "x"])
-def test_signed_hyperbolic_rejects_bad_eps(bad):
-    with pytest.raises(ValueError, match="eps"):
+@pytest.mark.parametrize("bad, error", [
+    (-1e-3, ValueError), (float("nan"), ValueError), ("x", TypeError)])
+def test_signed_hyperbolic_rejects_bad_eps(bad, error):
+    with pytest.raises(error, match="^eps must be a finite float >= 0, got"):
         SignedHyperbolic(eps=bad)
 
 

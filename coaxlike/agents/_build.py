@@ -1,6 +1,4 @@
 """Building the parts a DQN agent composes: the env, the Q-function, policy, learner, buffer."""
-import numbers
-
 import gymnasium as gym
 import haiku as hk
 import jax
@@ -9,6 +7,7 @@ import numpy as np
 import optax
 
 from .. import _spaces
+from .._checks import check_int
 from ..experience_replay import PrioritizedReplayBuffer, SimpleReplayBuffer
 from ..reward_tracing import NStep
 from ..td_learning import DoubleQLearning, QLearning
@@ -21,8 +20,7 @@ DEFAULT_N_ENVS = 4
 def make_env(env, n_envs):
     """``(vector_env, env_id or None)`` from an id, a gymnasium env or a vector env."""
     if n_envs is not None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, numbers.Integral) or n_envs < 1:
-            raise ValueError(f"n_envs must be None or an int >= 1, got {n_envs!r}")
+        check_int(n_envs, "n_envs", 1)
     if isinstance(env, str):
         k = DEFAULT_N_ENVS if n_envs is None else int(n_envs)
         return gym.make_vec(env, num_envs=k, vectorization_mode="sync"), env

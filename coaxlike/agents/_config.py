@@ -1,47 +1,51 @@
-"""Host-side validation of the DQN agent's hyperparameters (each error names its argument)."""
+"""Host-side validation of the DQN agent's hyperparameters (each error names its argument):
+``TypeError`` for the wrong type, ``ValueError`` for a value out of range (see
+``coaxlike._checks``)."""
 import math
 import numbers
 
-import numpy as np
+from .._checks import as_real, check_bool, check_int
 
 __all__ = []  # private module
 
 
 def positive_int(value, name, *, allow=()):
-    """``value`` as an int >= 1 (or one of ``allow``), else ``ValueError`` naming ``name``."""
-    if value in allow and not isinstance(value, bool):
+    """``value`` as an int >= 1 (or one of ``allow``): ``TypeError`` naming ``name`` unless an
+    int, ``ValueError`` if out of range."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in allow:
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    try:
+        return check_int(value, name, 1)
+    except (TypeError, ValueError) as error:
+        if not allow:
+            raise
         extra = "".join(f" or {a}" for a in allow)
-        raise ValueError(f"{name} must be an int >= 1{extra}, got {value!r}")
-    return int(value)
+        raise type(error)(f"{name} must be an int >= 1{extra}, got {value!r}") from None
 
 
 def nonnegative_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return int(value)
+    return check_int(value, name, 0)
 
 
 def real_in(value, name, low, high, *, low_open=False, high_open=False):
-    """``value`` as a finite float in the interval, else ``ValueError`` naming ``name``."""
-    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
-          and math.isfinite(float(value))
-          and (low < value if low_open else low <= value)
-          and (value < high if high_open else value <= high))
-    if not ok:
-        interval = (f"{'(' if low_open else '['}{low}, {high}"
-                    f"{')' if high_open or high == math.inf else ']'}")
+    """``value`` as a finite float in the interval: ``TypeError`` naming ``name`` unless a real
+    number, ``ValueError`` if outside the interval or not finite."""
+    interval = (f"{'(' if low_open else '['}{low}, {high}"
+                f"{')' if high_open or high == math.inf else ']'}")
+    x = as_real(value, name, f"a finite number in {interval}")
+    if not (math.isfinite(x) and (low < x if low_open else low <= x)
+            and (x < high if high_open else x <= high)):
         raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return float(value)
+    return x
 
 
 def hidden_sizes(value, name="hidden"):
-    if (not isinstance(value, (tuple, list)) or not value
-            or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
-                   for h in value)):
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be a non-empty tuple of ints >= 1, got "
+                        f"{type(value).__name__} {value!r}")
+    if not value:
         raise ValueError(f"{name} must be a non-empty tuple of ints >= 1, got {value!r}")
-    return tuple(int(h) for h in value)
+    return tuple(check_int(h, f"{name}[{i}]", 1) for i, h in enumerate(value))
 
 
 def number_or_schedule(value, name, low, high, *, low_open=False):
@@ -57,16 +61,11 @@ def number_or_schedule(value, name, low, high, *, low_open=False):
     return real_in(value, name, low, high, low_open=low_open)
 
 
-def boolean(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
-
-
 def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_size, gamma,
                  train_freq, gradient_steps, target_update_interval, tau, max_grad_norm,
                  adam_eps, n_step, double, prioritized, seed):
-    """The DQN agent's static hyperparameters, each checked (``ValueError`` naming it)."""
+    """The DQN agent's static hyperparameters, each checked (``TypeError`` or ``ValueError``
+    naming it)."""
     c = {"hidden": hidden_sizes(hidden),
          "buffer_size": positive_int(buffer_size, "buffer_size"),
          "learning_starts": nonnegative_int(learning_starts, "learning_starts"),
@@ -81,8 +80,8 @@ def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_
              max_grad_norm, "max_grad_norm", 0.0, math.inf, low_open=True),
          "adam_eps": real_in(adam_eps, "adam_eps", 0.0, math.inf, low_open=True),
          "n_step": positive_int(n_step, "n_step"),
-         "double": boolean(double, "double"),
-         "prioritized": boolean(prioritized, "prioritized"),
+         "double": check_bool(double, "double"),
+         "prioritized": check_bool(prioritized, "prioritized"),
          "n_envs": n_envs, "env_id": env_id,
          "seed": nonnegative_int(seed, "seed")}
     if c["gradient_steps"] == -1:

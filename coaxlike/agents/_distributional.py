@@ -7,9 +7,11 @@ agent already builds (:class:`~coaxlike.td_learning.DoubleQLearning` or
 the network-space means. Nothing here is a second implementation: it only chooses the
 arguments of those parts.
 """
+import math
+
+from .._checks import as_real, check_int
 from .._q import Q
 from .._stochastic_q import StochasticQ
-from . import _config
 
 __all__ = []  # private module
 
@@ -29,9 +31,12 @@ def default_value_range(gamma):
 
 def check(distributional, value_range, num_bins, num_quantiles, gamma):
     """The distributional settings as plain values for the agent's config (fingerprinted);
-    ``ValueError`` naming the argument for anything out of place."""
-    if not (distributional is None or isinstance(distributional, str)) \
-            or distributional not in KINDS:
+    ``TypeError`` (wrong type) or ``ValueError`` naming the argument for anything out of
+    place."""
+    if not (distributional is None or isinstance(distributional, str)):
+        raise TypeError(f"distributional must be None, 'categorical' or 'quantile', got "
+                        f"{type(distributional).__name__} {distributional!r}")
+    if distributional not in KINDS:
         raise ValueError(f"distributional must be None, 'categorical' or 'quantile', got "
                          f"{distributional!r}")
     misplaced = {"value_range": (value_range, "categorical"),
@@ -53,24 +58,19 @@ def check(distributional, value_range, num_bins, num_quantiles, gamma):
                                  "None")
         c["value_range"] = _pair(value_range)
         c["num_bins"] = (DEFAULT_NUM_BINS if num_bins is None
-                         else _config.positive_int(num_bins, "num_bins"))
-        if c["num_bins"] < 2:
-            raise ValueError(f"num_bins must be an int >= 2, got {num_bins!r}")
+                         else check_int(num_bins, "num_bins", 2))
     else:
         c["num_quantiles"] = (DEFAULT_NUM_QUANTILES if num_quantiles is None
-                              else _config.positive_int(num_quantiles, "num_quantiles"))
+                              else check_int(num_quantiles, "num_quantiles", 1))
     return c
 
 
 def _pair(value_range):
-    try:
-        low, high = value_range
-        low = _config.real_in(low, "value_range[0]", -float("inf"), float("inf"))
-        high = _config.real_in(high, "value_range[1]", -float("inf"), float("inf"))
-    except (TypeError, ValueError):
-        raise ValueError(f"value_range must be a pair of finite floats (v_min, v_max) with "
-                         f"v_min < v_max, got {value_range!r}") from None
-    if not low < high:
+    want = "a pair of finite floats (v_min, v_max) with v_min < v_max"
+    if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2):
+        raise TypeError(f"value_range must be {want}, got {value_range!r}")
+    low, high = (as_real(v, "value_range", want) for v in value_range)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"value_range must be a pair of finite floats (v_min, v_max) with "
                          f"v_min < v_max, got {value_range!r}")
     return [low, high]  # a list: what the JSON description of a saved agent reads back

@@ -114,8 +114,8 @@ class DQN:
         num_updates: gradient updates so far.
 
     Raises:
-        TypeError: the action space is not Discrete, or ``env``/``func``/``policy`` is of the
-            wrong kind.
+        TypeError: the action space is not Discrete, ``env``/``func``/``policy`` is of the
+            wrong kind, or a hyperparameter of the wrong type (``"0.99"``, ``1.5`` for an int).
         ValueError: a hyperparameter out of range, or a distributional setting without its
             ``distributional`` kind (the message names it).
 
@@ -303,7 +303,7 @@ class DQN:
             the agent.
 
         Raises:
-            ValueError: bad arguments.
+            TypeError, ValueError: an argument of the wrong type / out of range.
             FloatingPointError: a loss, parameter or Q-value became NaN or infinite; the
                 agent keeps the parameters of the last finite round.
         """

@@ -2,6 +2,8 @@
 import gymnasium as gym
 import numpy as np
 
+from .._checks import check_int
+
 __all__ = ["evaluate_policy"]
 
 
@@ -41,6 +43,8 @@ def evaluate_policy(agent, env, n_eval_episodes=10, *, deterministic=True, seed=
 
     Examples:
         >>> import numpy as np
+
+from .._checks import check_int
         >>> from coaxlike.agents import evaluate_policy
         >>> class AlwaysLeft:  # any object with predict(); e.g. a trained DQN
         ...     def predict(self, obs, deterministic=True):
@@ -50,9 +54,7 @@ def evaluate_policy(agent, env, n_eval_episodes=10, *, deterministic=True, seed=
         >>> len(returns), 0 < mean < 20
         (3, True)
     """
-    if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, int) \
-            or n_eval_episodes < 1:
-        raise ValueError(f"n_eval_episodes must be an int >= 1, got {n_eval_episodes!r}")
+    check_int(n_eval_episodes, "n_eval_episodes", 1)
     envs = make_eval_env(env, n_eval_episodes)
     try:
         k = envs.num_envs

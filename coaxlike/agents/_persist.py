@@ -13,6 +13,7 @@ import collections
 import jax
 import numpy as np
 
+from .._checks import check_bool
 from ..experience_replay import PrioritizedReplayBuffer
 from ..serialization import load_object, save_object
 from ..serialization._file import read_description, resolve_path
@@ -165,8 +166,7 @@ _Saving.__qualname__ = _Saving.__name__
 
 
 def save(agent, path, include_buffer):
-    if not isinstance(include_buffer, bool):
-        raise ValueError(f"include_buffer must be a bool, got {include_buffer!r}")
+    check_bool(include_buffer, "include_buffer")
     return save_object(path, _Saving(agent, include_buffer), suffix=_SUFFIX)
 
 

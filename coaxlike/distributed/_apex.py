@@ -8,7 +8,7 @@ import gymnasium as gym
 
 import numpy as np
 
-from .._checks import check_positive, check_unit
+from .._checks import check_bool, check_positive, check_unit
 from ..experience_replay._prioritized import check_priority_args
 from ._checkpoint import LearnerCheckpoint
 from ._evaluator import Evaluator
@@ -146,6 +146,7 @@ class ApeX:
                                        check_positive(max_updates_per_second,
                                                       "max_updates_per_second"))
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.checkpoint_replay = check_bool(checkpoint_replay, "checkpoint_replay")
         if isinstance(actor_options, (list, tuple)):
             if len(actor_options) != self.num_actors:
                 raise ValueError(f"actor_options must be one dict or a list of num_actors="
@@ -166,9 +167,6 @@ class ApeX:
         self.q_targ = self.q.copy()
         self.learner = make_learner(self.q, self.q_targ)
         self._checkpoint = LearnerCheckpoint(self.learner)
-        if not isinstance(checkpoint_replay, bool):
-            raise ValueError(f"checkpoint_replay must be a bool, got {checkpoint_replay!r}")
-        self.checkpoint_replay = checkpoint_replay
         resumed = self.checkpoint_path is not None and resume and os.path.exists(
             self._checkpoint.file(self.checkpoint_path))
         if resumed:

@@ -1,18 +1,16 @@
 """Ape-X's per-actor exploration rates."""
-import numbers
 
 import numpy as np
 
-from .._checks import check_unit
+from .._checks import as_real, check_int, check_unit
 
 __all__ = ["apex_epsilons"]
 
 
 def check_count(value, name, minimum=1):
-    """Return ``value`` as an int, or raise ``ValueError`` unless it is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    """Return ``value`` as an int >= ``minimum``: ``TypeError`` unless an int, ``ValueError``
+    if below."""
+    return check_int(value, name, minimum)
 
 
 def apex_epsilons(num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> np.ndarray:
@@ -46,10 +44,7 @@ def apex_epsilons(num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> 
     """
     n = check_count(num_actors, "num_actors")
     epsilon = check_unit(epsilon, "epsilon")
-    try:
-        alpha_ = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a float >= 0, got {alpha!r}") from None
+    alpha_ = as_real(alpha, "alpha", "a finite float >= 0")
     if not np.isfinite(alpha_) or alpha_ < 0:
         raise ValueError(f"alpha must be a finite float >= 0, got {alpha!r}")
     if n == 1:

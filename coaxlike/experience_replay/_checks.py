@@ -1,20 +1,19 @@
 """Argument and row checks shared by the replay buffers (host side)."""
-import numbers
 import os
 
 import jax
 import numpy as np
 
+from .._checks import check_int
 from ..reward_tracing import TransitionBatch
 
 __all__ = []  # private module
 
 
 def check_positive_int(name, value) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` naming it unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+    """Return ``value`` as an int >= 1: ``TypeError`` naming it unless an int, ``ValueError``
+    if < 1."""
+    return check_int(value, name, 1)
 
 
 def strip(batch: TransitionBatch) -> TransitionBatch:

@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 
+from .._checks import check_seed
 from ..reward_tracing import TransitionBatch
 from ._checks import check_positive_int
 from ._storage import HostStorage, warn_evicted
@@ -121,7 +122,7 @@ class PrioritizedReplayBuffer:
                                     extra_row_bytes=-(-(16 * leaves + 8 * capacity) // capacity))
         self._tree = SumTree(capacity)
         self._base = np.zeros(self._storage.capacity)  # |Adv| + epsilon per slot
-        self._rng = np.random.default_rng(random_seed)
+        self._rng = np.random.default_rng(check_seed(random_seed, low=0))
         self._lock = threading.Lock()
         self._max_base = 1.0
         self._warned = False
@@ -248,6 +249,7 @@ class PrioritizedReplayBuffer:
             int: the number of ids whose priority was set (the others were stale).
 
         Raises:
+            TypeError: if the ids are not integers or ``Adv`` not numbers.
             ValueError: if shapes differ, an id is not an int32 value >= 0 or was never
                 handed out by this buffer, or a value is NaN or infinite. Nothing is changed
                 then.
@@ -308,7 +310,7 @@ class PrioritizedReplayBuffer:
         try:
             Adv = np.asarray(Adv, np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be an array of numbers, got {Adv!r}") from None
+            raise TypeError(f"{name} must be an array of numbers, got {Adv!r}") from None
         if Adv.shape != tuple(shape):
             raise ValueError(f"{name} must have shape {tuple(shape)} (one value per "
                              f"transition), got {Adv.shape}")

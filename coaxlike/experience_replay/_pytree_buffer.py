@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_bool
 from ..reward_tracing import TransitionBatch
 from ..typing import Array, PRNGKey
 from ._checks import check_positive_int, check_rows, require_memory, strip
@@ -74,6 +75,8 @@ class PytreeReplayBuffer:
         window: how many of the newest frames an inserted frame is compared with, int >= 1.
 
     Raises:
+        TypeError: if an argument has the wrong type (``capacity`` not an int, ``lean`` not
+            a bool).
         ValueError: if an argument is out of range.
 
     Examples:
@@ -98,8 +101,7 @@ class PytreeReplayBuffer:
 
     def __post_init__(self):
         check_positive_int("capacity", self.capacity)
-        if not isinstance(self.lean, bool):
-            raise ValueError(f"lean must be a bool, got {self.lean!r}")
+        check_bool(self.lean, "lean")
         if self.frame_capacity is not None:
             check_positive_int("frame_capacity", self.frame_capacity)
         check_positive_int("window", self.window)

@@ -3,6 +3,7 @@ import threading
 
 import numpy as np
 
+from .._checks import check_seed
 from ..reward_tracing import TransitionBatch
 from ._storage import HostStorage, warn_evicted
 
@@ -59,7 +60,9 @@ class SimpleReplayBuffer:
             ``tracer.pop()``): allocate the storage and check its memory now.
 
     Raises:
-        ValueError: if ``capacity`` or ``frame_capacity`` is not an int >= 1, or
+        TypeError: if ``capacity`` or ``frame_capacity`` is not an int, or ``lean`` not a
+            bool.
+        ValueError: if ``capacity`` or ``frame_capacity`` is < 1, or
             ``example_transition`` is not a valid batch.
         MemoryError: if ``capacity`` transitions cannot fit in the available memory.
 
@@ -79,7 +82,7 @@ class SimpleReplayBuffer:
                  frame_capacity: int | None = None,
                  example_transition: TransitionBatch | None = None):
         self._storage = HostStorage(capacity, lean, frame_capacity, example_transition)
-        self._rng = np.random.default_rng(random_seed)
+        self._rng = np.random.default_rng(check_seed(random_seed, low=0))
         self._lock = threading.Lock()
         self._warned = False
 

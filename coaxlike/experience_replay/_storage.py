@@ -6,6 +6,7 @@ import numpy as np
 
 from ..reward_tracing import TransitionBatch
 from . import _checks
+from .._checks import check_bool
 from ._checks import check_fits, check_positive_int, check_rows, strip
 from ._frame_pool import FramePool, plan_pools
 
@@ -42,8 +43,7 @@ class HostStorage:
                  example: TransitionBatch | None = None, extra_row_bytes: int = 0):
         self.capacity = check_positive_int("capacity", capacity)
         self.extra_row_bytes = extra_row_bytes  # what the owner allocates per row besides
-        if not isinstance(lean, bool):
-            raise ValueError(f"lean must be a bool, got {lean!r}")
+        check_bool(lean, "lean")
         self.lean = lean
         if frame_capacity is None:
             frame_capacity = self.capacity + self.capacity // 50 + 256
@@ -101,11 +101,14 @@ class HostStorage:
         still held (``False``: overwritten or dropped since it was sampled).
 
         Raises:
-            ValueError: if an id is not an integer in ``[0, 2**31)`` or was never handed out.
+            TypeError: if the ids are not integers.
+            ValueError: if an id is not in ``[0, 2**31)`` or was never handed out.
         """
         ids = np.asarray(ids)
-        if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0
-                         or ids.max() >= ID_MODULUS):
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"idx must be transition ids (int32 values >= 0, as in a sampled "
+                            f"batch's idx), got dtype {ids.dtype}: {ids!r}")
+        if ids.size and (ids.min() < 0 or ids.max() >= ID_MODULUS):
             raise ValueError(f"idx must be transition ids (int32 values >= 0, as in a sampled "
                              f"batch's idx), got {ids!r}")
         age = (self.added - 1 - ids.astype(np.int64)) % ID_MODULUS  # 0: the newest row

@@ -57,6 +57,7 @@ class SumTree:
         For a repeated index the last value wins.
 
         Raises:
+            TypeError: if ``idx`` is not integers.
             ValueError: on out-of-range indices, mismatched shapes or invalid values.
         """
         idx = self._check_idx(idx)
@@ -97,7 +98,7 @@ class SumTree:
     def _check_idx(self, idx) -> np.ndarray:
         idx = np.asarray(idx)
         if not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError(f"idx must be integers, got dtype {idx.dtype}")
+            raise TypeError(f"idx must be integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.capacity):
             raise ValueError(f"idx must be in [0, {self.capacity}), got values in "
                              f"[{idx.min()}, {idx.max()}]")

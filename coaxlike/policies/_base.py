@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_seed
 from .._q import Q
 from .._spaces import batch_size, refuse_tracers
 from .._stochastic_q import StochasticQ
@@ -77,9 +78,8 @@ class ValuePolicy:
                             f"{q.action_space!r}")
         self.q = q
         self._hp = jnp.float32(self._check_hp(hyperparameter))
-        if random_seed is None:
-            random_seed = q.random_seed  # always set: Q draws one when given None
-        self.random_seed = int(random_seed)
+        random_seed = check_seed(random_seed)  # None: q's (always set: Q draws one)
+        self.random_seed = q.random_seed if random_seed is None else random_seed
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
         self._ties = 0  # tie-breaks drawn by mode() under the current key (see _break_ties)
         self._build()
@@ -156,8 +156,8 @@ class ValuePolicy:
             :attr:`params`.
 
         Raises:
-            ValueError: a hyperparameter that is not 0-d, or a Python or NumPy number outside
-                its range (JAX arrays, traced or not, are not range-checked).
+            TypeError: a hyperparameter that is not a real number or not 0-d.
+            ValueError: a Python or NumPy number outside its range (JAX arrays, traced or not, are not range-checked).
 
         Examples:
             >>> import gymnasium as gym, haiku as hk, jax, jax.numpy as jnp
@@ -176,8 +176,8 @@ class ValuePolicy:
         if not isinstance(hyperparameter, jax.Array):   # tracers are jax.Arrays too
             self._check_hp(hyperparameter)
         elif jnp.ndim(hyperparameter) != 0:
-            raise ValueError(f"{self._hp_name} must be a 0-d array, got shape "
-                             f"{jnp.shape(hyperparameter)}")
+            raise TypeError(f"{self._hp_name} must be a 0-d array, got shape "
+                            f"{jnp.shape(hyperparameter)}")
         return {self._hp_name: jnp.asarray(hyperparameter, jnp.float32), "q": q_params}
 
     def _set_hp(self, value):
@@ -191,7 +191,10 @@ class ValuePolicy:
         m = np.asarray(refuse_tracers(action_mask, "action_mask"))
         n = self.q.n_actions
         if m.dtype != bool:
-            if m.dtype.kind not in "iu" or not np.isin(m, (0, 1)).all():
+            if m.dtype.kind not in "iu":
+                raise TypeError(f"action_mask must be a bool array (True = allowed), got "
+                                f"dtype {m.dtype}: {m!r}")
+            if not np.isin(m, (0, 1)).all():
                 raise ValueError(f"action_mask must be a bool array (True = allowed), got "
                                  f"{m.dtype} values {m!r}")
             m = m.astype(bool)
@@ -214,9 +217,12 @@ class ValuePolicy:
     def _check_action(self, a, S):
         A = np.asarray(refuse_tracers(a, "a"))
         low = self.q.action_start
-        if A.dtype.kind not in "iu" or A.ndim != int(self.q.batched) or np.any(A < low) \
+        want = "(batch,) array of" if self.q.batched else "an"
+        if A.dtype.kind not in "iu":
+            raise TypeError(f"a must be {want} integer action(s) in [{low}, "
+                            f"{low + self.q.n_actions}), got dtype {A.dtype}: {a!r}")
+        if A.ndim != int(self.q.batched) or np.any(A < low) \
                 or np.any(A >= low + self.q.n_actions):
-            want = "(batch,) array of" if self.q.batched else "an"
             raise ValueError(f"a must be {want} integer action(s) in [{low}, "
                              f"{low + self.q.n_actions}), got {a!r}")
         if self.q.batched and A.shape[0] != batch_size(S):

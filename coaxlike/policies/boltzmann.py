@@ -27,9 +27,11 @@ class BoltzmannPolicy(ValuePolicy):
         random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
 
     Raises:
-        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
-        ValueError: ``temperature`` is not a real number (strings and ``bool`` are refused),
-            not positive, or outside the float32 range.
+        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete; ``temperature``
+            is not a real number (strings and ``bool`` are refused) or ``random_seed`` not an
+            int.
+        ValueError: ``temperature`` is not finite and positive, or outside the float32
+            range.
 
     Examples:
         >>> import gymnasium as gym, haiku as hk

@@ -31,9 +31,10 @@ class EpsilonGreedy(ValuePolicy):
         random_seed: seeds the policy's PRNG key; default derived from ``q.random_seed``.
 
     Raises:
-        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete.
-        ValueError: ``epsilon`` is not a real number (``"0.5"``, ``b"0.5"`` and ``True`` are
-            refused) or lies outside ``[0, 1]``.
+        TypeError: ``q`` is not a ``Q`` or its action space is not Discrete; ``epsilon`` is
+            not a real number (``"0.5"``, ``b"0.5"`` and ``True`` are refused) or
+            ``random_seed`` not an int.
+        ValueError: ``epsilon`` lies outside ``[0, 1]`` (or is NaN).
 
     Examples:
         >>> import gymnasium as gym, haiku as hk

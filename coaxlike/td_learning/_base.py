@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_unit
+from .._checks import check_seed, check_unit
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree, fresh_containers
 from ..value_losses import huber
@@ -138,9 +138,8 @@ class TDLearner:
         self._hyperparams = {name: jnp.float32(check(values[name], name))
                              for name, check in self._hp_checks.items()}
         self._opt_state = self.optimizer.init(q.params)
-        if random_seed is None:
-            random_seed = q.random_seed  # always set: Q draws one when given None
-        self.random_seed = int(random_seed)
+        random_seed = check_seed(random_seed)
+        self.random_seed = q.random_seed if random_seed is None else random_seed
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
         uses_rng = q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng)
         if isinstance(q, StochasticQ):  # distributional learning: _distributional_update.py

@@ -78,6 +78,7 @@ def sync_target(learner_state, tau):
         (same structure, shapes and dtypes); every other field unchanged.
 
     Raises:
+        TypeError: ``tau`` is not a real number.
         ValueError: ``tau`` is a Python number outside ``[0, 1]``, or ``learner_state`` has
             no target network (``target_params is None``).
 

@@ -44,7 +44,8 @@ class QLearning(TDLearner):
     Raises:
         TypeError: wrong kind of ``q``, ``q_targ``, ``pi_targ`` (e.g. a Q-function passed
             where coax expects ``pi_targ``), ``optimizer`` or ``loss_function``; no
-            ``pi_targ`` on non-Discrete actions (coax's error).
+            ``pi_targ`` on non-Discrete actions (coax's error); ``lambda_`` not a real number
+            or ``random_seed`` not an int.
         ValueError: ``q_targ`` or ``pi_targ.q`` does not match ``q``; ``q_targ is q``;
             ``lambda_`` out of range; an unknown ``off_policy_correction`` or one without
             ``pi_targ``.

@@ -29,6 +29,7 @@ class SoftQLearning(TDLearner):
         pi_targ: optional target policy, used only for Retrace traces.
 
     Raises:
+        TypeError: ``temperature`` not a real number.
         ValueError: ``temperature`` not finite and positive.
 
     Examples:

@@ -4,6 +4,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
+
 __all__ = ["diff_transform", "diff_transform_matrix"]
 
 
@@ -26,7 +28,8 @@ def diff_transform_matrix(num_frames, dtype="float32"):
         ``(num_frames, num_frames)`` numpy array.
 
     Raises:
-        ValueError: if ``num_frames`` is not a positive int.
+        TypeError: if ``num_frames`` is not an int.
+        ValueError: if ``num_frames`` < 1.
 
     Examples:
         >>> from coaxlike.utils import diff_transform_matrix
@@ -35,10 +38,7 @@ def diff_transform_matrix(num_frames, dtype="float32"):
                [-2, -1,  0],
                [ 1,  1,  1]])
     """
-    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) \
-            or num_frames < 1:
-        raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
-    n = int(num_frames)
+    n = check_int(num_frames, "num_frames", 1)
     m = [[(-1) ** (n - 1 - i) * math.comb(n - 1 - j, n - 1 - i) for j in range(n)]
          for i in range(n)]
     return np.asarray(m, dtype=dtype)

@@ -6,6 +6,8 @@ import gymnasium as gym
 import jax
 import numpy as np
 
+from .._checks import check_int, check_unit
+
 __all__ = ["get_transition_batch", "safe_sample"]
 
 
@@ -99,7 +101,9 @@ def get_transition_batch(env, batch_size=1, gamma=0.9, random_seed=None):
         ``logP``, ``Rn``, ``In``, ``S_next``, ``A_next``, ``logP_next``, ``W``).
 
     Raises:
-        ValueError: for a bad ``batch_size`` or ``gamma``.
+        TypeError: for a ``batch_size`` that is not an int or a ``gamma`` that is not a
+            number.
+        ValueError: for ``batch_size < 1`` or ``gamma`` outside ``[0, 1]``.
 
     Examples:
         >>> import gymnasium as gym
@@ -110,13 +114,9 @@ def get_transition_batch(env, batch_size=1, gamma=0.9, random_seed=None):
     """
     from ..reward_tracing import TransitionBatch
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 <= gamma <= 1:
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+    n = check_int(batch_size, "batch_size", 1)
+    check_unit(gamma, "gamma")
     rng = _rng(random_seed)
-    n = int(batch_size)
 
     def batch(space):
         samples = [_sample(space, rng) for _ in range(n)]

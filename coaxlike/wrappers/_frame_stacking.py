@@ -32,7 +32,8 @@ class FrameStacking(gymnasium.Wrapper):
         num_frames: ``k``, an int >= 1.
 
     Raises:
-        ValueError: if ``num_frames`` is not an int >= 1.
+        TypeError: if ``num_frames`` is not an int.
+        ValueError: if ``num_frames`` < 1.
 
     Examples:
         >>> import gymnasium, numpy as np

@@ -18,6 +18,7 @@ import weakref
 
 import numpy as np
 
+from .._checks import as_real, check_int
 from ..td_learning import Metrics
 from ._monitor_logging import monitor_logger
 
@@ -87,8 +88,7 @@ class _MonitorBase:
                             f"{list(_LOGGER_KWARGS)} on to its logger")
         if tensorboard_dir is not None and not isinstance(tensorboard_dir, (str, os.PathLike)):
             raise TypeError(f"tensorboard_dir must be a path or None, got {tensorboard_dir!r}")
-        if (isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real)
-                or not smoothing >= 1):
+        if not as_real(smoothing, "smoothing", "a number >= 1") >= 1:
             raise ValueError(f"smoothing must be a number >= 1, got {smoothing!r}")
         self.tensorboard_write_all = _check_flag(tensorboard_write_all, "tensorboard_write_all")
         self.log_all_metrics = _check_flag(log_all_metrics, "log_all_metrics")
@@ -192,7 +192,8 @@ class _MonitorBase:
             bool
 
         Raises:
-            ValueError: if a period is not a positive integer.
+            TypeError: if a period is not an int.
+            ValueError: if a period is < 1.
 
         Examples:
             >>> import gymnasium as gym
@@ -208,9 +209,7 @@ class _MonitorBase:
         for counter, period in (("T", T_period), ("ep", ep_period)):
             if period is None:
                 continue
-            if isinstance(period, bool) or not isinstance(period, numbers.Integral) \
-                    or period <= 0:
-                raise ValueError(f"{counter}_period must be a positive int, got {period!r}")
+            check_int(period, f"{counter}_period", 1)
             count = self._period[counter].setdefault(name, 1)
             if getattr(self, counter) >= count * int(period):
                 self._period[counter][name] = count + 1
