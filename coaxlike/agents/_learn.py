@@ -50,7 +50,7 @@ def _collect(agent, loop, steps, envs, monitor=None):
     # a policy class that overrides __call__ is called as it asks (no overlap)
     start, finish = ((pi._start_sample, pi._finish_sample)
                      if type(pi).__call__ is ValuePolicy.__call__ else (None, None))
-    pending = None
+    pending, resetting = None, bool(loop.resetting.any())
     try:
         for step in range(steps):
             S = loop.obs
@@ -79,16 +79,23 @@ def _collect(agent, loop, steps, envs, monitor=None):
             trunc_only = truncated & ~terminated
             tracer.add(S, A, R, done, logP, truncated=trunc_only)
             loop.recent.append((S, A, np.asarray(R, np.float64), done, logP, trunc_only))
-            live = ~loop.resetting
-            loop.returns += np.where(live, R, 0.0)
-            loop.lengths += live
-            if done.any():
-                for i in np.flatnonzero(done & live):
+            if resetting:  # a sub-env's autoreset step counts for nothing
+                live = ~loop.resetting
+                loop.returns += np.where(live, R, 0.0)
+                loop.lengths += live
+                ended = done & live
+            else:  # the common case, without the masking
+                loop.returns += R
+                loop.lengths += 1
+                ended = done
+            resetting = bool(ended.any())
+            if resetting:
+                for i in np.flatnonzero(ended):
                     finished.append(float(loop.returns[i]))
                     loop.last_returns.append(float(loop.returns[i]))
                     loop.returns[i], loop.lengths[i] = 0.0, 0
                     loop.episodes += 1
-            loop.resetting = done & live
+            loop.resetting = ended
             loop.obs = S_next
             agent.num_timesteps += n_envs
     finally:  # what was traced reaches the buffer, whatever stopped the loop

@@ -369,19 +369,25 @@ class NStep:
         n, t = self.n, self._t
         self._ring.write(t % (n + 1), step)
         pending = self._pending != 0
-        # a sub-env ending its episode emits its whole window, the others at most one row
-        full = ~pending & (t - self._start >= n)
-        counts = np.where(pending, t - self._start, full)
+        waiting = pending.any()
+        if waiting:  # a sub-env ending its episode emits its whole window
+            full = ~pending & (t - self._start >= n)
+            counts = np.where(pending, t - self._start, full)
+        else:  # the common case: each sub-env emits at most one row, its full window
+            full = counts = t - self._start >= n
         if counts.any():
             batch = emit_rows(self._ring, counts, pending, self._pending, self._start, t, n,
                               self.gamma, self._discounts, self._gamma_powers, step.done,
                               self.record_extra_info, self.record_window)
             self._ready.append(batch)
             self._num_ready += batch.batch_size
-        self._start = np.where(pending, t + 1, self._start + full)
+        self._start = np.where(pending, t + 1, self._start + full) if waiting else \
+            self._start + full
         if step.done is None:
             self._pending[:] = 0
-        else:  # 1: truncated, 2: terminated, 0: still running (or the reset step)
+        elif step.done.any():  # 1: truncated, 2: terminated, 0: still running (or reset)
             ended = np.where(step.truncated, 1, 2)
             self._pending = np.where(~pending & step.done, ended, 0).astype(np.int8)
+        elif waiting:  # nothing ended at this step: nothing awaits a final observation
+            self._pending = np.zeros_like(self._pending)
         self._t = t + 1
