@@ -5,9 +5,10 @@ What it shows, top to bottom:
 1. a :class:`coaxlike.agents.DQN` built once on the host only for its *pure* functions
    (the baselax-style functional API): ``agent.init_params``, ``agent.init_optimizer``,
    ``agent.predict_func`` (epsilon from its optax schedule, evaluated in-graph from the
-   policy state's step counter) and ``agent.train_func`` (a ``lax.scan`` of the learner's
-   updates, each followed by the target-network sync that falls on it; unguarded, as the
-   agent's own rounds), used unchanged inside compiled code;
+   policy state's step counter; one forward pass and one random draw per call) and
+   ``agent.train_func`` (a ``lax.scan`` of the learner's updates, each followed by the
+   target-network sync that falls on it; unguarded, as the agent's own rounds), used
+   unchanged inside compiled code;
 2. fresh parameters and optimizer state per seed, built in-graph;
 3. ``num_envs`` pure-JAX CartPoles per seed (``examples/cartpole_jax.py``), auto-reset
    in-graph, feeding one :class:`~coaxlike.experience_replay.PytreeReplayBuffer` through an
@@ -18,6 +19,15 @@ What it shows, top to bottom:
    evaluation=True)``, 10 episodes in parallel) every ``eval_every`` env steps and stops
    when the 10-episode mean return reaches 475;
 5. ``jax.vmap`` over seeds: every seed trains independently in the same call.
+
+Most of the run's time is compiling it. XLA:CPU compiles each *distinct* kernel of the
+program on its own (about 13 ms of CPU each on a 2-core machine, whatever its size;
+identical kernels are compiled once), about 190 here: see the in-graph section of the
+performance page for where they come from. The program is kept small to trace and
+optimise: the keys of a whole chunk of vector steps come from one split (every
+evaluation's from one split per run), the resets of a batch of CartPoles are one draw, the
+network's initialisation keys one split, ``predict_func`` runs one forward pass and one
+draw, and only the online network is kept across evaluations.
 
 Run ``python examples/dqn_ingraph.py`` (5 seeds in one call; ``--separate`` compiles and
 runs each seed on its own to time each; ``--help`` for the hyperparameters). The wall
@@ -35,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from coaxlike.agents import DQN, DQNOptState, PolicyState
+from coaxlike.agents import DQN, DQNOptState, DQNParams, PolicyState
 from coaxlike.experience_replay import PytreeReplayBuffer
 from coaxlike.reward_tracing import TransitionBatch
 
@@ -43,6 +53,7 @@ import cartpole_jax as cartpole
 
 SOLVED = 475.0
 SEEDS = "seeds"  # the name of the vmapped seed axis
+EVAL_KEYS = 1 + cartpole.MAX_EPISODE_STEPS  # keys per greedy evaluation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +101,8 @@ def make_agent(config):
     updates_per_step`` env steps.
     """
     def func(S, is_training):
+        if hk.running_init():  # every layer's initialisation key from one split
+            hk.reserve_rng_keys(len(config.hidden) + 1)
         return hk.nets.MLP([*config.hidden, cartpole.N_ACTIONS])(S)
 
     interval = config.target_period * config.num_envs / config.updates_per_step
@@ -181,7 +194,7 @@ class Functions(NamedTuple):
     agent: Any  # the DQN whose pure functions are used
     init: Any  # key -> Carry
     train_chunk: Any  # Carry -> (Carry, losses): eval_every env steps
-    evaluate: Any  # (params, key) -> greedy mean return
+    evaluate: Any  # (params, EVAL_KEYS keys) -> greedy mean return
     train: Any  # key -> results; call as jax.vmap(train, axis_name=SEEDS)(keys)
 
 
@@ -192,9 +205,8 @@ def make_functions(config):
     N = config.num_envs
     warmup_vector_steps = -(-config.warmup_steps // N)
 
-    def act_and_step(carry, key):
+    def act_and_step(carry, k_act, k_reset):
         """One vector step: act, step, auto-reset; returns the new carry."""
-        k_act, k_reset = jax.random.split(key)
         out, policy_state = agent.predict_func(carry.params, carry.policy_state, carry.obs,
                                                k_act)
         env_states, S_next, R, terminated, truncated = jax.vmap(cartpole.step)(
@@ -209,7 +221,7 @@ def make_functions(config):
     def init(key):
         k_net, k_env, k_carry = jax.random.split(key, 3)
         params = agent.init_params(k_net)
-        env_states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_env, N))
+        env_states, obs = cartpole.reset_batch(k_env, N)
         zeros = lambda dtype, *shape: jnp.zeros((config.n_step, N, *shape), dtype)
         window = Window(zeros(jnp.float32, 4), zeros(jnp.int32), zeros(jnp.float32),
                         zeros(jnp.float32), zeros(bool), zeros(bool), zeros(jnp.float32, 4))
@@ -217,11 +229,10 @@ def make_functions(config):
         return Carry(params, agent.init_optimizer(params), agent.init_policy(), buffer_state,
                      env_states, obs, window, k_carry, jnp.zeros((), jnp.int32))
 
-    def learn(params, opt_state, buffer_state, key):
+    def learn(params, opt_state, buffer_state, k_sample, k_train):
         """``updates_per_step`` updates: their batches drawn in one gather, then one
         ``agent.train_func`` call (a ``lax.scan`` of the learner's update)."""
         G, B = config.updates_per_step, config.batch_size
-        k_sample, k_train = jax.random.split(key)
         batches = jax.tree_util.tree_map(lambda x: x.reshape(G, B, *x.shape[1:]),
                                          buffer.sample(buffer_state, k_sample, G * B))
         # unguarded: the batches come from this program's own buffer, and a diverged run
@@ -230,9 +241,9 @@ def make_functions(config):
                                                             k_train, guarded=False)
         return params, opt_state, jnp.mean(metrics["loss"])
 
-    def iteration(carry, key):
-        k_step, k_learn = jax.random.split(key)
-        carry = act_and_step(carry, k_step)
+    def iteration(carry, keys):
+        k_act, k_reset, k_sample, k_train = keys
+        carry = act_and_step(carry, k_act, k_reset)
         # the window is full (its oldest step has n steps after it) from the n-th step on
         buffer_state = jax.lax.cond(
             carry.vector_steps >= config.n_step,
@@ -240,40 +251,48 @@ def make_functions(config):
             lambda b, w: b, carry.buffer_state, carry.window)
         params, opt_state, loss = jax.lax.cond(
             carry.vector_steps >= warmup_vector_steps, learn,
-            lambda p, o, b, k: (p, o, jnp.zeros((), jnp.float32)),
-            carry.params, carry.opt_state, buffer_state, k_learn)
+            lambda p, o, b, k, k2: (p, o, jnp.zeros((), jnp.float32)),
+            carry.params, carry.opt_state, buffer_state, k_sample, k_train)
         return carry._replace(params=params, opt_state=opt_state,
                               buffer_state=buffer_state), loss
 
     def train_chunk(carry):
-        """``eval_every`` env steps: a scan over ``eval_every // num_envs`` vector steps."""
-        key, k_chunk = jax.random.split(carry.key)
-        return jax.lax.scan(iteration, carry._replace(key=key),
-                            jax.random.split(k_chunk, config.eval_every // N))
+        """``eval_every`` env steps: a scan over ``eval_every // num_envs`` vector steps.
 
-    def evaluate(params, key):
-        """Mean greedy return over ``eval_episodes`` episodes run side by side."""
+        Every key of the chunk comes from one split (four per vector step: acting, resets,
+        sampling, training), so the scan body splits no keys of its own."""
+        steps = config.eval_every // N
+        keys = jax.random.split(carry.key, 1 + 4 * steps)
+        return jax.lax.scan(iteration, carry._replace(key=keys[0]),
+                            keys[1:].reshape(steps, 4))
+
+    def evaluate(params, keys):
+        """Mean greedy return over ``eval_episodes`` episodes run side by side; ``keys``:
+        ``EVAL_KEYS`` keys (the resets', then one per step of the at most 500)."""
         E = config.eval_episodes
-        k_reset, key = jax.random.split(key)
-        states, obs = jax.vmap(cartpole.reset)(jax.random.split(k_reset, E))
+        states, obs = cartpole.reset_batch(keys[0], E)
         policy_state = agent.init_policy()
 
         def cond(c):
             return ~jnp.all(c[3])
 
         def body(c):
-            states, obs, returns, done, key = c
-            key, k_mode = jax.random.split(key)
-            out, _ = agent.predict_func(params, policy_state, obs, k_mode, evaluation=True)
+            states, obs, returns, done, t = c
+            out, _ = agent.predict_func(params, policy_state, obs, keys[1 + t],
+                                        evaluation=True)
             states, obs, R, terminated, truncated = jax.vmap(cartpole.step)(states,
                                                                             out.actions)
             returns = returns + jnp.where(done, 0.0, R)
-            return states, obs, returns, done | terminated | truncated, key
+            return states, obs, returns, done | terminated | truncated, t + 1
 
-        c = (states, obs, jnp.zeros(E, jnp.float32), jnp.zeros(E, bool), key)
+        c = (states, obs, jnp.zeros(E, jnp.float32), jnp.zeros(E, bool),
+             jnp.zeros((), jnp.int32))
         return jnp.mean(jax.lax.while_loop(cond, body, c)[2])
 
     max_evals = config.max_env_steps // config.eval_every
+
+    def online(params):
+        return params.q, params.function_state
 
     def train(key):
         """One seed's run, to be called as ``jax.vmap(train, axis_name=SEEDS)(keys)``.
@@ -282,10 +301,14 @@ def make_functions(config):
         mean return of 475 (or after ``max_env_steps``): the stopping test is a ``psum`` over
         the seeds, so the loop counters stay unbatched and the ``lax.cond`` calls in the scan
         stay real branches (under ``vmap`` a per-seed test would turn them into selects
-        that run both sides). Each seed returns the parameters it solved with.
+        that run both sides). Each seed returns the online network it solved with (as
+        :class:`~coaxlike.agents.DQNParams`, the target a copy of it: only the online network
+        is kept across evaluations, one select per leaf fewer to compile).
         """
         k_init, k_eval = jax.random.split(key)
         carry = init(k_init)
+        # every evaluation's keys from one split: no random-number call of its own
+        eval_keys = jax.random.split(k_eval, (max_evals, EVAL_KEYS))
         scores = jnp.full(max_evals, jnp.nan, jnp.float32)
 
         def cond(c):
@@ -296,21 +319,22 @@ def make_functions(config):
         def body(c):
             carry, kept, scores, i, solved_at = c
             carry, _ = train_chunk(carry)
-            score = evaluate(carry.params, jax.random.fold_in(k_eval, i))
+            score = evaluate(carry.params, eval_keys[i])
             unsolved = solved_at < 0
             kept = jax.tree_util.tree_map(lambda new, old: jnp.where(unsolved, new, old),
-                                          carry.params, kept)
+                                          online(carry.params), kept)
             scores = scores.at[i].set(jnp.where(unsolved, score, jnp.nan))
             solved_at = jnp.where(unsolved & (score >= SOLVED),
                                   (i + 1) * config.eval_every, solved_at)
             return carry, kept, scores, i + 1, solved_at
 
         carry, kept, scores, evals, solved_at = jax.lax.while_loop(
-            cond, body, (carry, carry.params, scores, jnp.zeros((), jnp.int32),
+            cond, body, (carry, online(carry.params), scores, jnp.zeros((), jnp.int32),
                          jnp.full((), -1, jnp.int32)))
         return {"solved": solved_at >= 0,
                 "env_steps": jnp.where(solved_at >= 0, solved_at, evals * config.eval_every),
-                "eval_returns": scores, "updates": carry.opt_state.updates, "params": kept}
+                "eval_returns": scores, "updates": carry.opt_state.updates,
+                "params": DQNParams(*kept, *kept)}
 
     return Functions(agent, init, train_chunk, evaluate, train)
 

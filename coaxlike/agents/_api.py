@@ -45,7 +45,13 @@ def predict_func(self, params, policy_state, obs, key, evaluation=False):
     """Pure acting on a batch: jit-, vmap- and scan-able.
 
     The policy's hyperparameter is ``exploration(policy_state.step)``, evaluated
-    in-graph; the step advances by the batch size ``B`` (not when evaluating).
+    in-graph; the step advances by the batch size ``B`` (not when evaluating). One forward
+    pass: actions are drawn from the policy's distribution built on the returned
+    ``q_values`` (the distribution of the policy's ``sample_func``; when evaluating,
+    :func:`~coaxlike.distributions.greedy_index`'s), with ``key`` used whole for that one
+    draw (split in two only when the network draws random numbers too), so a compiled loop
+    traces less. The draws differ from those of ``agent.policy`` under the same key; their
+    distribution and log-propensities are the same.
 
     Args:
         params: :class:`~coaxlike.agents.DQNParams`.

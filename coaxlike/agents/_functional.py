@@ -11,6 +11,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..distributions import greedy_index
+from ..policies._pure import _draw_from_logits
 from ..td_learning import LearnerState, sync_target
 from ..td_learning._update import _select_tree
 
@@ -104,20 +106,26 @@ def _split(static, key, num):
 
 
 def predict(static, params, policy_state, obs, key, evaluation=False):
-    """Pure acting; see :meth:`DQN.predict_func`."""
+    """Pure acting; see :meth:`DQN.predict_func`.
+
+    One forward pass: the policy's distribution is built from its Q-values (the policy's
+    logits builder; :func:`~coaxlike.distributions.greedy_index` when evaluating), which
+    is what the policy's ``sample_func`` / ``mode_func`` compute from ``S``. The key goes
+    whole to that one draw unless the network draws random numbers too (then it is split
+    in two): a compiled loop around this function traces one forward pass and one
+    random-number call per step instead of two and three.
+    """
     S = static.preprocess(obs)
-    rng_q, rng_pi = _split(static, key, 2)
-    rng_q = rng_q if static.uses_rng else None
+    rng_q, rng_pi = _split(static, key, 2) if static.uses_rng else (None, key)
     q_values, _ = static.q_function(params.q, params.function_state, rng_q, S, False)
     if evaluation:
-        actions = static.pi.mode_func({static.pi._hp_name: jnp.float32(0), "q": params.q},
-                                      params.function_state, rng_pi, S)
+        actions = greedy_index(q_values, rng_pi) + static.action_start
         ties = jnp.sum(q_values == jnp.max(q_values, axis=-1, keepdims=True), axis=-1)
         logp = -jnp.log(ties.astype(jnp.float32))
         return PolicyOutput(actions, q_values, jnp.float32(0), logp), policy_state
     hp = jnp.asarray(static.schedule(policy_state.step), jnp.float32)
-    actions, logp = static.pi.sample_func(static.pi.params_func(params.q, hp),
-                                          params.function_state, rng_pi, S)
+    index, logp = _draw_from_logits(static.pi._builder(q_values, hp, None), rng_pi)
+    actions = index + static.action_start
     step = policy_state.step + jnp.asarray(actions.shape[0], policy_state.step.dtype)
     return PolicyOutput(actions, q_values, hp, logp), PolicyState(step)
 

@@ -32,9 +32,15 @@ def _draw_index(logits_func, params, state, rng_q, rng_a, S, action_mask=None):
     index for such a row): testing ``logp`` elementwise marks the row without a reduction
     over the logits. A valid row never gives a non-finite log-propensity.
     """
-    logits = logits_func(params, state, rng_q, S, action_mask)
+    return _draw_from_logits(logits_func(params, state, rng_q, S, action_mask), rng_a)
+
+
+def _draw_from_logits(logits, rng):
+    """``(B, n)`` logits -> (index, or -1 where the log-propensity is not finite;
+    log-propensity): :func:`_draw_index` on logits already built (e.g. from Q-values a
+    caller computed anyway)."""
     with jax.numpy_rank_promotion("allow"):  # distrax broadcasts by rank promotion
-        index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng_a)
+        index, logp = distrax.Categorical(logits=logits).sample_and_log_prob(seed=rng)
     return jnp.where(jnp.isfinite(logp), index, -1), logp
 
 
