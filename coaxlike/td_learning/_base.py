@@ -1,41 +1,28 @@
-"""The thin stateful shell of TD learners: argument checks and :class:`TDLearner`.
+"""The thin stateful shell of TD learners: :class:`TDLearner`.
 
 The maths lives in :mod:`coaxlike.td_learning._targets` (targets) and
-:mod:`coaxlike.td_learning._update` (learner state, loss, gradients, optimizer step); a
-learner object validates its arguments, builds the jitted functions once, keeps the
-optimizer state and a PRNG key, and writes new parameters back through ``q.params = ...``.
+:mod:`coaxlike.td_learning._update` (learner state, loss, gradients, optimizer step); the
+compiled functions are built in :mod:`coaxlike.td_learning._compiled`. A learner object
+validates its arguments, builds the jitted functions once, keeps the optimizer state and a
+PRNG key, and writes new parameters back through ``q.params = ...``.
 """
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed, check_unit
-from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree, fresh_containers
 from ..value_losses import huber
+from . import _learner_files
 from ._arguments import (_check_correction, _check_loss_function, _check_optimizer,
                          _check_pi_targ, _check_policy_regularizer, _check_q, _check_q_targ,
-                         _check_init_args, _name, _pi_targ_used)
+                         _check_init_args, _pi_targ_used)
 from ._batch_checks import _needed_fields, _raise_for_batch
-from ._distributional_update import distributional_learner
-from ._metrics import Metrics, _packing_metrics
-from ._update import (LearnerState, _guarded, _Spec, _step, _step_from, _td_error_checked,
-                      grads_and_metrics, td_error_func)
+from ._compiled import compile_learner, pi_targ_leaves
+from ._metrics import Metrics
+from ._update import LearnerState
 
 __all__ = ["TDLearner"]
-
-
-def _with_key(fn, uses_rng=True):
-    """Jit ``fn(*args, rng)`` as ``(*args, key) -> (out, next_key)``, splitting inside (or,
-    when no forward pass draws random numbers, passing ``rng=None`` and the key through)."""
-    def wrapped(*args):
-        if not uses_rng:
-            return fn(*args[:-1], None), args[-1]
-        key, subkey = jax.random.split(args[-1])
-        return fn(*args[:-1], subkey), key
-    return jax.jit(wrapped)
 
 
 # --- the shell ------------------------------------------------------------------------------
@@ -141,38 +128,15 @@ class TDLearner:
         random_seed = check_seed(random_seed)
         self.random_seed = q.random_seed if random_seed is None else random_seed
         self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
-        uses_rng = q.uses_rng or (pi_targ is not None and pi_targ.q.uses_rng)
-        if isinstance(q, StochasticQ):  # distributional learning: _distributional_update.py
-            spec, (grads_fn, update_fn, td_fn) = distributional_learner(
-                self, q, pi_targ, pi_source, loss_function, uses_rng)
-            step = functools.partial(_step_from, update_fn, td_fn)
-        else:
-            spec = _Spec(
-                function_type1=q.function_type1, function_type2=q.function_type2,
-                modeltype=q.modeltype, preprocess=q.observation_preprocessor,
-                action_preprocessor=q.action_preprocessor, action_start=q.action_start,
-                n_actions=q.n_actions, value_fn=self._value_fn,
-                needs_selector=self._needs_selector, needs_probs=self._needs_probs,
-                pi_logits=None if pi_targ is None else pi_targ.logits_func,
-                pi_hp_name=None if pi_targ is None else pi_targ._hp_name,
-                pi_source=pi_source, loss_function=self.loss_function,
-                optimizer=self.optimizer, uses_rng=uses_rng, transform=q._transform,
-                inverse=q._inverse, correction=self.off_policy_correction,
-                next_action=self._next_action)
-            grads_fn, td_fn, step = grads_and_metrics, td_error_func, _step
-        self._spec, self._drop = spec, {}
+        compiled = compile_learner(self, q, pi_targ, pi_source, loss_function)
+        self._spec, self._drop = compiled.spec, {}
         self._retrace = self.off_policy_correction == "retrace"
-        self.grads_and_metrics = functools.partial(grads_fn, spec)
-        self.update_func = functools.partial(_guarded, step, spec)
-        self.td_error_func = functools.partial(td_fn, spec)
-        step = functools.partial(step, spec)
-        # the unguarded pure step, (state, batch, rng) -> (state, metrics, td_error, ok), for
-        # loops that check their result once at the end (the agents' compiled rounds)
-        self._step_func = step
-        self._update_jit = _with_key(_packing_metrics(step, False), spec.uses_rng)
-        self._update_td_jit = _with_key(_packing_metrics(step, True), spec.uses_rng)
-        self._td_error_jit = _with_key(functools.partial(_td_error_checked, td_fn, spec),
-                                       spec.uses_rng)
+        self.grads_and_metrics = compiled.grads_and_metrics
+        self.update_func = compiled.update_func
+        self.td_error_func = compiled.td_error_func
+        self._step_func = compiled.step_func
+        self._update_jit, self._update_td_jit = compiled.update_jit, compiled.update_td_jit
+        self._td_error_jit = compiled.td_error_jit
 
     # --- state -----------------------------------------------------------------------------
 
@@ -226,14 +190,7 @@ class TDLearner:
             pi_targ=self._pi_targ_leaves(), hyperparams=dict(self._hyperparams))
 
     def _pi_targ_leaves(self):
-        """The ``pi_targ`` field of a :class:`LearnerState`, from the current ``pi_targ``."""
-        if self.pi_targ is None:
-            return None
-        hp = self.pi_targ._hp_name
-        pi = {hp: self.pi_targ.params[hp]}
-        if self._pi_source == "own":
-            pi.update(q=self.pi_targ.q.params, function_state=self.pi_targ.q.function_state)
-        return pi
+        return pi_targ_leaves(self.pi_targ, self._pi_source)
 
     def init_func(self, params, function_state=None, target_params=None,
                   target_function_state=None):
@@ -398,29 +355,13 @@ class TDLearner:
     # --- serialization ---------------------------------------------------------------------
 
     def _serial_static(self):
-        return {"class": type(self).__name__, "q": self.q._serial_static(),
-                "q_targ": self.q_targ is not None,
-                "pi_targ": None if self.pi_targ is None else self.pi_targ._hp_name,
-                "pi_targ_source": self._pi_source,
-                "off_policy_correction": self.off_policy_correction,
-                "loss_function": _name(self.loss_function),
-                "optimizer": self._optimizer_name}
+        return _learner_files.serial_static(self)
 
     def _serial_tree(self):
-        ls = self.learner_state
-        return {"params": ls.params, "function_state": ls.function_state,
-                "target_params": ls.target_params,
-                "target_function_state": ls.target_function_state,
-                "opt_state": ls.opt_state, "hyperparams": ls.hyperparams, "key": self._key}
+        return _learner_files.serial_tree(self)
 
     def _serial_restore(self, tree):
-        check_same_tree(tree, self._serial_tree(), "tree")
-        self.learner_state = self.learner_state._replace(
-            params=tree["params"], function_state=tree["function_state"],
-            target_params=tree["target_params"],
-            target_function_state=tree["target_function_state"],
-            opt_state=tree["opt_state"], hyperparams=tree["hyperparams"])
-        self._key = tree["key"]
+        _learner_files.serial_restore(self, tree)
 
     def serialize(self, path):
         """Save the learner's state to ``path`` with :func:`coaxlike.serialization.save_object`.
