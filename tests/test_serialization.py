@@ -18,7 +18,7 @@ import pytest
 from coaxlike import serialization
 from coaxlike.serialization import (
     describe, fingerprint, load, load_object, save, save_object)
-from coaxlike.serialization import _file
+from coaxlike.serialization import _file, _reading
 
 HEAD = 45                  # fingerprint (32) + magic (4) + version (1) + description length (8)
 
@@ -338,7 +338,7 @@ def test_a_huge_sparse_file_is_refused_before_its_payload_is_read(tmp_path, smal
 def test_another_skeleton_is_refused_without_reading_the_payload(tmp_path, monkeypatch):
     path = save(tmp_path / "q", {"w": jnp.zeros(1000)})
     reads = []
-    monkeypatch.setattr(_file, "_read_leaves", lambda *args: reads.append(args))
+    monkeypatch.setattr(_reading, "_read_leaves", lambda *args: reads.append(args))
     with pytest.raises(ValueError, match=r"leaf \['w'\]: saved \(1000,\) float32"):
         load(path, {"w": jnp.zeros(999)})
     assert reads == []

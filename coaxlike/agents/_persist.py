@@ -16,7 +16,8 @@ import numpy as np
 from .._checks import check_bool
 from ..experience_replay import PrioritizedReplayBuffer
 from ..serialization import load_object, save_object
-from ..serialization._file import read_description, resolve_path
+from ..serialization._layout import resolve_path
+from ..serialization._reading import read_description
 from . import _build, _exploration
 
 __all__ = []  # private module
