@@ -25,7 +25,8 @@ import numpy as np
 
 from . import _spaces
 from ._checks import as_real, check_int
-from ._q import Q, _call_inputs, _init, _setup, _wire
+from ._model import _call_inputs, _init, _setup, _wire
+from ._q import Q
 
 __all__ = ["StochasticQ"]
 
