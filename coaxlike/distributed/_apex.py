@@ -8,24 +8,18 @@ import gymnasium as gym
 
 import numpy as np
 
-from .._checks import check_bool, check_positive, check_unit
-from ..experience_replay._prioritized import check_priority_args
+from .._checks import check_positive
+from ._apex_processes import start_actors, start_evaluator, start_replay
+from ._apex_settings import check_settings, check_stop, ray_options
 from ._checkpoint import LearnerCheckpoint
-from ._evaluator import Evaluator
 from ._fleet import ActorFleet, ReplayServerLost
 from ._params import network_state
 from ._process import peak_rss_mb
 from ._ray import init_ray, ray
-from ._replay_server import ReplayServer
-from ._rollout import RolloutActor
-from ._schedule import apex_epsilons, check_count
 
 __all__ = ["ApeX"]
 
 logger = logging.getLogger("coaxlike.distributed")
-
-_DEFAULT_OPTIONS = {"actor": {"num_cpus": 0.5}, "replay": {"num_cpus": 0.25},
-                    "evaluator": {"num_cpus": 0.25}}
 
 
 class ApeX:
@@ -122,40 +116,19 @@ class ApeX:
                          ("make_learner", make_learner)]:
             if not callable(fn):
                 raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
-        self.epsilons = apex_epsilons(num_actors, epsilon, alpha)
-        self.num_actors = check_count(num_actors, "num_actors")
-        for name, value in [("envs_per_actor", envs_per_actor), ("actor_steps", actor_steps),
-                            ("send_batch_size", send_batch_size), ("batch_size", batch_size),
-                            ("updates_per_sample", updates_per_sample),
-                            ("publish_every", publish_every),
-                            ("target_update_every", target_update_every),
-                            ("checkpoint_every", checkpoint_every), ("capacity", capacity),
-                            ("eval_episodes", eval_episodes), ("n_step", n_step)]:
-            setattr(self, name, check_count(value, name))
-        # checked here, before Ray starts, by the buffer's own check
-        check_priority_args(priority_alpha, priority_beta, priority_epsilon, "priority_")
-        self.warmup = check_count(warmup, "warmup", 0)
-        self.max_restarts = check_count(max_restarts, "max_restarts", 0)
-        self.evaluate_every = (None if evaluate_every is None
-                               else check_count(evaluate_every, "evaluate_every"))
-        self.tau = check_unit(tau, "tau")
-        if self.tau == 0.0:
-            raise ValueError("tau must be in (0, 1], got 0 (the target would never move)")
-        self.gamma = check_unit(gamma, "gamma")
-        self.max_updates_per_second = (None if max_updates_per_second is None else
-                                       check_positive(max_updates_per_second,
-                                                      "max_updates_per_second"))
-        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
-        self.checkpoint_replay = check_bool(checkpoint_replay, "checkpoint_replay")
-        if isinstance(actor_options, (list, tuple)):
-            if len(actor_options) != self.num_actors:
-                raise ValueError(f"actor_options must be one dict or a list of num_actors="
-                                 f"{self.num_actors} dicts, got a list of {len(actor_options)}")
-            per_actor = [{**_DEFAULT_OPTIONS["actor"], **(o or {})} for o in actor_options]
-        else:
-            per_actor = [{**_DEFAULT_OPTIONS["actor"], **(actor_options or {})}] * self.num_actors
-        options = {"replay": {**_DEFAULT_OPTIONS["replay"], **(replay_options or {})},
-                   "evaluator": {**_DEFAULT_OPTIONS["evaluator"], **(evaluator_options or {})}}
+        vars(self).update(check_settings(
+            num_actors=num_actors, epsilon=epsilon, alpha=alpha, n_step=n_step, gamma=gamma,
+            envs_per_actor=envs_per_actor, actor_steps=actor_steps,
+            send_batch_size=send_batch_size, capacity=capacity, priority_alpha=priority_alpha,
+            priority_beta=priority_beta, priority_epsilon=priority_epsilon,
+            batch_size=batch_size, updates_per_sample=updates_per_sample, warmup=warmup,
+            publish_every=publish_every, target_update_every=target_update_every, tau=tau,
+            checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every,
+            checkpoint_replay=checkpoint_replay, evaluate_every=evaluate_every,
+            eval_episodes=eval_episodes, max_restarts=max_restarts,
+            max_updates_per_second=max_updates_per_second))
+        per_actor, options = ray_options(self.num_actors, actor_options, replay_options,
+                                         evaluator_options)
 
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -175,34 +148,18 @@ class ApeX:
                         self._checkpoint.updates)
         env.close()
 
-        # actors find the replay server by its name: a handle in their constructor arguments
-        # would be kept as an object-store argument, which Ray cannot promise to a restart
         self._replay_name = f"coaxlike-apex-replay-{uuid.uuid4().hex}"
-        replay_cls = ray.remote(ReplayServer).options(max_restarts=0, name=self._replay_name,
-                                                      **options["replay"])
-        self.replay = replay_cls.remote(capacity, alpha=priority_alpha, beta=priority_beta,
-                                        epsilon=priority_epsilon, random_seed=seed)
-        actor_cls = ray.remote(RolloutActor)
-        # every argument travels by value, inside each actor's creation task: Ray rebuilds a
-        # restarted actor from that task, and arguments in the object store (ray.put, actor
-        # handles) could be gone by then (ray-project/ray#53727; Ray logs an error for them
-        # when max_restarts > 0). Ray moves an argument over 100 KiB to the object store.
+        self.replay = start_replay(self._replay_name, options["replay"], capacity,
+                                   priority_alpha, priority_beta, priority_epsilon, seed)
         self._factories = (make_env, make_q, make_learner)
         if resumed and checkpoint_replay and ray.get(self.replay.restore_on_first_add.remote(
-                self._replay_file(self.checkpoint_path))):
+                LearnerCheckpoint.replay_file(self.checkpoint_path))):
             logger.info("the replay server restores its contents from %s with the first chunk",
-                        self._replay_file(self.checkpoint_path))
-        self.actors = [actor_cls.options(
-            max_restarts=self.max_restarts, max_task_retries=0, **per_actor[i]).remote(
-            *self._factories, self._replay_name, epsilon=float(eps), index=i,
-            n_step=n_step, gamma=self.gamma, num_envs=self.envs_per_actor,
-            send_batch_size=self.send_batch_size, seed=seed)
-            for i, eps in enumerate(self.epsilons)]
+                        LearnerCheckpoint.replay_file(self.checkpoint_path))
+        self.actors = start_actors(self, self._factories, self._replay_name, per_actor, seed)
         self._fleet = ActorFleet(self.actors, self.max_restarts)
-        self.evaluator = None
-        if self.evaluate_every is not None:
-            self.evaluator = ray.remote(Evaluator).options(**options["evaluator"]).remote(
-                *self._factories[:2], num_episodes=self.eval_episodes)
+        self.evaluator = (None if self.evaluate_every is None else start_evaluator(
+            self._factories[:2], options["evaluator"], self.eval_episodes))
         self._published = None
         self._replay_saved = None  # the replay server's last save call (close waits for it)
         self._publish()
@@ -259,19 +216,8 @@ class ApeX:
         if self.closed:
             raise RuntimeError("this ApeX is closed; build a new one (it resumes from "
                                "checkpoint_path)")
-        if num_updates is None and target_return is None and max_env_steps is None \
-                and max_seconds is None:
-            raise ValueError("train needs a stopping condition: num_updates, target_return, "
-                             "max_env_steps or max_seconds")
-        if num_updates is not None:
-            num_updates = check_count(num_updates, "num_updates", 0)
-        if max_env_steps is not None:
-            max_env_steps = check_count(max_env_steps, "max_env_steps", 0)
-        if max_seconds is not None:
-            max_seconds = check_positive(max_seconds, "max_seconds")
-        if target_return is not None and self.evaluator is None:
-            raise ValueError("target_return needs evaluate_every (an evaluator); got "
-                             "evaluate_every=None")
+        num_updates, max_env_steps, max_seconds = check_stop(
+            num_updates, target_return, max_env_steps, max_seconds, self.evaluator is not None)
         t0, updates0, steps0 = time.perf_counter(), self.updates, self.env_steps
         solved = False
         try:
@@ -391,10 +337,6 @@ class ApeX:
 
     # --- state ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _replay_file(path):
-        return LearnerCheckpoint.file(path)[:-len(".cxl")] + ".replay.cxl"
-
     def save_checkpoint(self, path=None, replay=None):
         """Save the learner and counters to ``path`` (default ``checkpoint_path``) and, with
         ``checkpoint_replay``, ask the replay server to save its contents beside it
@@ -413,7 +355,7 @@ class ApeX:
                              "is None")
         written = self._checkpoint.save(path)
         if self.checkpoint_replay if replay is None else replay:
-            self._replay_saved = self.replay.save.remote(self._replay_file(path))
+            self._replay_saved = self.replay.save.remote(LearnerCheckpoint.replay_file(path))
         return written
 
     def peak_rss_mb(self):

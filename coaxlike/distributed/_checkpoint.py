@@ -27,6 +27,11 @@ class LearnerCheckpoint:
         path = str(path)
         return path if path.endswith(_SUFFIX) else path + _SUFFIX
 
+    @staticmethod
+    def replay_file(path):
+        """The file the replay server writes beside the checkpoint ``path``."""
+        return LearnerCheckpoint.file(path)[:-len(_SUFFIX)] + ".replay" + _SUFFIX
+
     def save(self, path):
         return save_object(path, self, suffix=_SUFFIX)
 
