@@ -16,19 +16,15 @@ import numpy as np
 
 from .._checks import check_seed
 from .._q import Q
-from .._spaces import batch_size, refuse_tracers
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
+from ._inputs import check_action, check_mask, raise_nonfinite
 from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _logits, _mode,
                     _mode_index, _mode_step, _on_raw, _sample, _sample_index, _sample_step)
 
 __all__ = []  # private module
 
 _TIE_STREAM = 0x7469  # folded into the policy's key for mode()'s tie-breaks ("ti")
-
-_NONFINITE = ("the Q-values of the allowed actions must be finite, got NaN or inf for "
-              "{where} (or logits overflowing to inf); check the network (the pure "
-              "functions return NaN logits and log-propensities here)")
 
 
 def _values_type2(q):
@@ -183,65 +179,20 @@ class ValuePolicy:
     def _set_hp(self, value):
         self._hp = jnp.float32(self._check_hp(value))
 
-    # --- host-side checks ------------------------------------------------------------------
-
-    def _check_mask(self, action_mask, S):
-        if action_mask is None:
-            return None
-        m = np.asarray(refuse_tracers(action_mask, "action_mask"))
-        n = self.q.n_actions
-        if m.dtype != bool:
-            if m.dtype.kind not in "iu":
-                raise TypeError(f"action_mask must be a bool array (True = allowed), got "
-                                f"dtype {m.dtype}: {m!r}")
-            if not np.isin(m, (0, 1)).all():
-                raise ValueError(f"action_mask must be a bool array (True = allowed), got "
-                                 f"{m.dtype} values {m!r}")
-            m = m.astype(bool)
-        ndim = 2 if self.q.batched else 1
-        if m.ndim != ndim or m.shape[-1] != n:
-            want = f"(batch, {n})" if self.q.batched else f"({n},)"
-            raise ValueError(f"action_mask must have shape {want}, got {m.shape}")
-        if self.q.batched and m.shape[0] != batch_size(S):  # (1, n) is not broadcast either
-            raise ValueError(f"action_mask must have one row per observation, shape "
-                             f"({batch_size(S)}, {n}) for this batch of s, got {m.shape}")
-        # one observation: a list scan, not m.any(); a numpy reduction here measured ~5 µs
-        # per call under JAX's async CPU dispatch (the call itself costs ~55 µs)
-        if not (m.any(axis=-1).all() if self.q.batched else True in m.tolist()):
-            rows = np.flatnonzero(~m.reshape(-1, n).any(axis=-1)).tolist()
-            raise ValueError("action_mask must allow at least one action, got an all-False "
-                             f"mask (rows {rows})" if self.q.batched else
-                             "action_mask must allow at least one action, got all False")
-        return m
-
-    def _check_action(self, a, S):
-        A = np.asarray(refuse_tracers(a, "a"))
-        low = self.q.action_start
-        want = "(batch,) array of" if self.q.batched else "an"
-        if A.dtype.kind not in "iu":
-            raise TypeError(f"a must be {want} integer action(s) in [{low}, "
-                            f"{low + self.q.n_actions}), got dtype {A.dtype}: {a!r}")
-        if A.ndim != int(self.q.batched) or np.any(A < low) \
-                or np.any(A >= low + self.q.n_actions):
-            raise ValueError(f"a must be {want} integer action(s) in [{low}, "
-                             f"{low + self.q.n_actions}), got {a!r}")
-        if self.q.batched and A.shape[0] != batch_size(S):
-            raise ValueError(f"a must have one action per observation, shape "
-                             f"({batch_size(S)},) for this batch of s, got {A.shape}")
-        return A
+    # --- host-side calls -------------------------------------------------------------------
 
     def _draw(self, jitted, s, action_mask, key=None):
         """Run a compiled draw under ``key`` (default: the policy's key); return
         ``(out, next_key)``. The caller stores the key only once ``out`` has passed its
         checks, so a call that raises leaves the key as it was."""
         S = self.q._check_s(s)
-        mask = self._check_mask(action_mask, S)
+        mask = check_mask(self.q, action_mask, S)
         return jitted(self._current_params(), self.q._function_state, self._eval_key(),
                       self._key if key is None else key, S, mask)
 
     def _evaluate(self, jitted, S, action_mask, *extra):
         """Run a compiled evaluation on a checked observation ``S``."""
-        mask = self._check_mask(action_mask, S)
+        mask = check_mask(self.q, action_mask, S)
         return jitted(self._current_params(), self.q._function_state, self._eval_key(), S,
                       mask, *extra)
 
@@ -256,11 +207,11 @@ class ValuePolicy:
         if self.q.batched:
             A = np.asarray(index)
             if self._any_marked(A):
-                self._raise_nonfinite(A < self.q.action_start)
+                raise_nonfinite(A < self.q.action_start)
             return A
         index = int(index)
         if index < 0:
-            self._raise_nonfinite()
+            raise_nonfinite()
         return index + self.q.action_start
 
     def _any_marked(self, A):
@@ -268,12 +219,6 @@ class ValuePolicy:
         ``start``). ``A.min()``: the cheapest whole-batch test measured; under JAX's default
         (async) CPU dispatch host work between two calls costs more than its own run time."""
         return A.size and A.min() < self.q.action_start
-
-    @staticmethod
-    def _raise_nonfinite(bad_rows=None):
-        where = ("this observation" if bad_rows is None
-                 else f"rows {np.flatnonzero(bad_rows).tolist()}")
-        raise ValueError(_NONFINITE.format(where=where))
 
     # --- acting ----------------------------------------------------------------------------
 
@@ -336,7 +281,7 @@ class ValuePolicy:
         q = self.q  # the hot path of greedy evaluation: few Python calls, no reductions
         S = q._check_s(s)
         index = self._greedy_jit(q._params, q._function_state, self._eval_key(), S,
-                                 self._check_mask(action_mask, S))
+                                 check_mask(self.q, action_mask, S))
         if q.batched:
             A = np.asarray(index)
             if self._any_marked(A):  # a tie, or non-finite values
@@ -368,9 +313,9 @@ class ValuePolicy:
         if self.q.batched:
             bad = np.isnan(logits).any(axis=-1)
             if bad.any():
-                self._raise_nonfinite(bad)
+                raise_nonfinite(bad)
         elif any(map(math.isnan, logits.tolist())):  # no numpy reduction (see _actions)
-            self._raise_nonfinite()
+            raise_nonfinite()
         return {"logits": logits}
 
     def dist(self, s, action_mask=None):
@@ -390,16 +335,16 @@ class ValuePolicy:
             a float (or ``(B,)`` array).
         """
         S = self.q._check_s(s)
-        A = self._check_action(a, S) - self.q.action_start
+        A = check_action(self.q, a, S) - self.q.action_start
         logp = self._evaluate(self._log_proba_jit, S, action_mask, A)
         if not self.q.batched:
             logp = float(logp)
             if math.isnan(logp):
-                self._raise_nonfinite()
+                raise_nonfinite()
             return logp
         logp = np.asarray(logp)
         if np.isnan(logp).any():
-            self._raise_nonfinite(np.isnan(logp))
+            raise_nonfinite(np.isnan(logp))
         return logp
 
     # --- serialization ---------------------------------------------------------------------
