@@ -43,8 +43,6 @@ def evaluate_policy(agent, env, n_eval_episodes=10, *, deterministic=True, seed=
 
     Examples:
         >>> import numpy as np
-
-from .._checks import check_int
         >>> from coaxlike.agents import evaluate_policy
         >>> class AlwaysLeft:  # any object with predict(); e.g. a trained DQN
         ...     def predict(self, obs, deterministic=True):
