@@ -56,13 +56,18 @@ import numpy as np
 kind, seed = sys.argv[1], int(sys.argv[2])
 steps_only, kind = kind.endswith("-steps"), kind.removesuffix("-steps")
 BUDGET, EVAL_FREQ, THRESHOLD, WARM, TIMED = %d, %d, %f, %d, %d
-import importlib.util, os
+import importlib, os, types
 # the evaluation of this library (gymnasium and numpy only), also in the peers' virtualenv
-_spec = importlib.util.spec_from_file_location(
-    "_evaluation", os.path.join(os.environ["PYTHONPATH"], "coaxlike", "agents", "_evaluation.py"))
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-evaluate_policy = _module.evaluate_policy
+# (which has no distrax): its module and coaxlike._checks are imported under stand-in
+# packages that run no __init__, which are then forgotten (coaxlike proper is imported
+# later, inside the timed run, as SBX is)
+_root = os.path.join(os.environ["PYTHONPATH"], "coaxlike")
+for _name, _path in (("coaxlike", _root), ("coaxlike.agents", os.path.join(_root, "agents"))):
+    sys.modules[_name] = types.ModuleType(_name)
+    sys.modules[_name].__path__ = [_path]
+evaluate_policy = importlib.import_module("coaxlike.agents._evaluation").evaluate_policy
+for _name in [m for m in sys.modules if m.split(".")[0] == "coaxlike"]:
+    del sys.modules[_name]
 eval_env = gym.make_vec("CartPole-v1", num_envs=10, vectorization_mode="sync")
 t0 = time.perf_counter()
 state = {"eval": 0.0, "solved_at": None, "seconds": None, "curve": []}
