@@ -45,17 +45,20 @@ def run_episode(tracer, rewards, *, truncated=False, final=True, masks=None, log
 
 # --- validation ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n=0, gamma=0.9), r"n must be an int >= 1, got 0"),
-    (dict(n=1.5, gamma=0.9), r"n must be an int >= 1, got 1.5"),
-    (dict(n=True, gamma=0.9), r"n must be an int >= 1, got True"),
-    (dict(n=1, gamma=-0.1), r"gamma must be a number in \[0, 1\], got -0.1"),
-    (dict(n=1, gamma=1.5), r"gamma must be a number in \[0, 1\], got 1.5"),
-    (dict(n=1, gamma="0.9"), r"gamma must be a number in \[0, 1\], got '0.9'"),
-    (dict(n=1, gamma=0.9, num_envs=0), r"num_envs must be None or an int >= 1, got 0"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n=0, gamma=0.9), ValueError, r"n must be an int >= 1, got 0"),
+    (dict(n=1.5, gamma=0.9), TypeError, r"n must be an int >= 1, got float 1.5"),
+    (dict(n=True, gamma=0.9), TypeError, r"n must be an int >= 1, got bool True"),
+    (dict(n=1, gamma=-0.1), ValueError, r"gamma must be a number in \[0, 1\], got -0.1"),
+    (dict(n=1, gamma=1.5), ValueError, r"gamma must be a number in \[0, 1\], got 1.5"),
+    (dict(n=1, gamma="0.9"), TypeError, r"gamma must be a number in \[0, 1\], got str '0.9'"),
+    (dict(n=1, gamma=0.9, num_envs=0), ValueError, r"num_envs must be None or an int >= 1, got 0"),
+    (dict(n=1, gamma=0.9, num_envs=2.0), TypeError,
+     r"num_envs must be None or an int >= 1, got float 2.0"),
 ])
-def test_nstep_validates_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_nstep_validates_arguments(kwargs, error, match):
+    # the wrong kind of value: TypeError; the right kind out of range: ValueError
+    with pytest.raises(error, match=match):
         NStep(**kwargs)
 
 
@@ -431,7 +434,7 @@ def test_record_window_false_single_env_and_bad_value():
         out[window] = tracer.flush()
     assert out[True].batch_size == 3 and out[True].valid_seq.sum() == 2 + 2 + 1
     assert_same_but_window(out[False], out[True])
-    with pytest.raises(ValueError, match="record_window must be a bool, got 'no'"):
+    with pytest.raises(TypeError, match="record_window must be a bool, got str 'no'"):
         NStep(2, 0.5, record_window="no")
 
 def test_vector_env_validates_shapes():
@@ -549,12 +552,12 @@ def test_q_learning_target_never_reads_logp():
     assert np.isfinite(learner.td_error(tb)).all()
 
 
-@pytest.mark.parametrize("logp, match", [
-    (0.5, r"logp must be a log-probability <= 0"),
-    ("x", r"logp must be a number, got 'x'"),
+@pytest.mark.parametrize("logp, error, match", [
+    (0.5, ValueError, r"logp must be a log-probability <= 0"),
+    ("x", TypeError, r"logp must be a number, got 'x'"),
 ])
-def test_logp_validation(logp, match):
-    with pytest.raises(ValueError, match=match):
+def test_logp_validation(logp, error, match):
+    with pytest.raises(error, match=match):
         NStep(1, GAMMA).add(np.zeros(1), 0, 1.0, False, logp)
 
 
@@ -636,7 +639,7 @@ def test_constructor_argument_order_and_sample_weights():
                                                                                     None)
     with pytest.raises(TypeError):
         NStep(2, 0.5, False, 3)  # num_envs is keyword-only
-    with pytest.raises(ValueError, match="record_extra_info must be a bool"):
+    with pytest.raises(TypeError, match="record_extra_info must be a bool"):
         NStep(2, 0.5, record_extra_info="yes")
     for t, w in enumerate([0.5, 2.0, 1.0]):
         tracer.add(np.zeros(1), 0, 1.0, t == 2, -0.1, w)  # coax: add(s, a, r, done, logp, w)
@@ -716,27 +719,31 @@ def test_first_add_rejected_leaves_a_fresh_tracer():
     assert tracer.flush().mask_next is None
 
 
-@pytest.mark.parametrize("args, kwargs, match", [
-    ((np.float32(1.0), 0, 1.0, False), {},
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((np.float32(1.0), 0, 1.0, False), {}, ValueError,
      r"s must have the shape \(4,\) of the first observation, got \(\)"),
-    ((np.zeros((1, 4)), 0, 1.0, False), {},
+    ((np.zeros((1, 4)), 0, 1.0, False), {}, ValueError,
      r"s must have the shape \(4,\) of the first observation, got \(1, 4\)"),
-    ((np.array(["a"] * 4), 0, 1.0, False), {}, r"s must hold numeric arrays, got array\(\[.a.,"),
-    ((np.zeros(4), "left", 1.0, False), {}, r"a must be an int or an array of numbers"),
-    ((np.zeros(4), 0.5, 1.0, False), {}, r"a must be integer like the first action"),
-    ((np.zeros(4), [0, 1], 1.0, False), {}, r"a must have the shape \(\) of the first action"),
-    ((np.zeros(4), 0, "1.0x", False), {}, r"r must be a number, got '1.0x'"),
-    ((np.zeros(4), 0, np.ones(2), False), {}, r"r must be a scalar for a single env"),
-    ((np.zeros(4), 0, np.nan, False), {}, r"r must be finite, got nan"),
-    ((np.zeros(4), 0, 1.0, "yes"), {}, r"done must be a bool, got 'yes'"),
-    ((np.zeros(4), 0, 1.0, True), {"truncated": 2}, r"truncated must be a bool, got 2"),
-    ((np.zeros(4), 0, 1.0, False), {"mask": np.ones(3, bool)}, r"mask= needs masks switched"),
+    ((np.array(["a"] * 4), 0, 1.0, False), {}, TypeError,
+     r"s must hold numeric arrays, got array\(\[.a.,"),
+    ((np.zeros(4), "left", 1.0, False), {}, TypeError, r"a must be an int or an array of numbers"),
+    ((np.zeros(4), 0.5, 1.0, False), {}, TypeError, r"a must be integer like the first action"),
+    ((np.zeros(4), [0, 1], 1.0, False), {}, ValueError,
+     r"a must have the shape \(\) of the first action"),
+    ((np.zeros(4), 0, "1.0x", False), {}, TypeError, r"r must be a number, got '1.0x'"),
+    ((np.zeros(4), 0, np.ones(2), False), {}, ValueError, r"r must be a scalar for a single env"),
+    ((np.zeros(4), 0, np.nan, False), {}, ValueError, r"r must be finite, got nan"),
+    ((np.zeros(4), 0, 1.0, "yes"), {}, TypeError, r"done must be a bool, got 'yes'"),
+    ((np.zeros(4), 0, 1.0, True), {"truncated": 2}, ValueError, r"truncated must be a bool, got 2"),
+    ((np.zeros(4), 0, 1.0, False), {"mask": np.ones(3, bool)}, ValueError,
+     r"mask= needs masks switched"),
 ])
-def test_later_step_of_wrong_shape_or_type_is_refused_by_name(args, kwargs, match):
+def test_later_step_of_wrong_shape_or_type_is_refused_by_name(args, kwargs, error, match):
+    # the wrong kind of value: TypeError; the right kind with a wrong shape or value: ValueError
     tracer = NStep(2, GAMMA)
     tracer.add(np.zeros(4, np.float32), 1, 1.0, False)
     before = snapshot(tracer)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         tracer.add(*args, **kwargs)
     assert_same(snapshot(tracer), before)
 
@@ -873,8 +880,14 @@ def test_from_single_and_to_singles_as_coax():
     assert done.In.tolist() == [0.0] and np.isnan(done.logP).all()
     with pytest.raises(ValueError, match="logp must be a log-probability <= 0"):
         TransitionBatch.from_single(np.zeros(2), 0, 0.5, 1.0, True, 0.9)
-    with pytest.raises(ValueError, match="done must be a bool"):
+    with pytest.raises(TypeError, match="done must be a bool"):
         TransitionBatch.from_single(np.zeros(2), 0, 0.0, 1.0, "no", 0.9)
+    with pytest.raises(TypeError, match="gamma must be a number in"):
+        TransitionBatch.from_single(np.zeros(2), 0, 0.0, 1.0, True, "0.9")
+    with pytest.raises(ValueError, match="gamma must be in"):
+        TransitionBatch.from_single(np.zeros(2), 0, 0.0, 1.0, True, 1.5)
+    with pytest.raises(ValueError, match="w must be > 0"):
+        TransitionBatch.from_single(np.zeros(2), 0, 0.0, 1.0, True, 0.9, w=0.0)
     rows = list(example_batch(3).to_singles())
     assert [r.batch_size for r in rows] == [1, 1, 1]
     np.testing.assert_array_equal([int(r.A_next[0]) for r in rows], [2, 1, 0])
@@ -892,3 +905,18 @@ def test_vector_env_len_counts_unpopped_steps_and_not_reset_steps():
     tracer.add(s, a, r, np.zeros(2, bool))         # step 4: sub-env 0's reset step
     # ready: 2 + sub-env 0's steps 2, 3 + sub-env 1's step 2; not ready: sub-env 1's 3, 4
     assert len(tracer) == 7 and tracer.flush().batch_size == 5 and len(tracer) == 2
+
+
+@pytest.mark.parametrize("done, error, match", [
+    (np.zeros(2, np.float32), TypeError, r"done must be bools of shape \(2,\)"),
+    (np.array(["no", "no"]), TypeError, r"done must be bools of shape \(2,\)"),
+    (np.array([0, 2]), ValueError, r"done must be bools of shape \(2,\)"),
+    (np.zeros(3, bool), ValueError, r"done must be bools of shape \(2,\)"),
+])
+def test_vector_flags_of_the_wrong_kind_are_type_errors(done, error, match):
+    tracer = NStep(2, GAMMA, num_envs=2)
+    tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool))
+    before = snapshot(tracer)
+    with pytest.raises(error, match=match):
+        tracer.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), done)
+    assert_same(snapshot(tracer), before)

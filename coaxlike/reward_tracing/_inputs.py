@@ -2,7 +2,8 @@
 
 Every function here is pure with respect to the tracer: it reads the tracer's fixed settings
 (ring shapes, mask setting) and returns numpy arrays with a leading sub-env axis, or raises
-``ValueError`` naming the argument. The tracer records only after all of them succeeded.
+``TypeError`` (a value of the wrong kind) or ``ValueError`` (the right kind, a wrong shape or
+value) naming the argument. The tracer records only after all of them succeeded.
 """
 import math
 import numbers
@@ -34,13 +35,18 @@ def flag(name, value, lead):
         if isinstance(value, (bool, np.bool_)) or (
                 isinstance(value, numbers.Integral) and value in (0, 1)):
             return bool(value)
-        if np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biu" and value in (0, 1):
+        integer = (isinstance(value, numbers.Integral)
+                   or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biu"))
+        if integer and value in (0, 1):
             return bool(value)
-        raise ValueError(f"{name} must be a bool, got {_show(value)}")
+        raise (ValueError if integer else TypeError)(
+            f"{name} must be a bool, got {_show(value)}")
     x = np.asarray(value)
     if x.dtype == bool and x.shape == lead:  # the common case: gymnasium's arrays
         return x
-    if x.shape != lead or x.dtype.kind not in "biu" or np.any((x != 0) & (x != 1)):
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"{name} must be bools of shape {lead}, got {_show(value)}")
+    if x.shape != lead or np.any((x != 0) & (x != 1)):
         raise ValueError(f"{name} must be bools of shape {lead}, got {_show(value)}")
     return x.astype(bool)
 
@@ -72,7 +78,7 @@ def reals(name, value, lead, *, default, allow_scalar, rule):
     try:
         x = np.asarray(value, np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number{'' if lead == () else ' or an array'}, "
+        raise TypeError(f"{name} must be a number{'' if lead == () else ' or an array'}, "
                          f"got {_show(value)}") from None
     if lead == ():
         if x.ndim != 0:
@@ -103,7 +109,7 @@ def action(name, a, lead, ref):
             raise ValueError(f"{name} must have the shape {ref[0]} of the first action, got "
                              f"shape {x.shape[len(lead):]}")
         if ref[1].kind in "iu" and x.dtype.kind not in "biu":
-            raise ValueError(f"{name} must be integer like the first action ({ref[1]}), got "
+            raise TypeError(f"{name} must be integer like the first action ({ref[1]}), got "
                              f"{_show(a)}")
     return x.reshape((lead or (1,)) + x.shape[len(lead):])
 
@@ -116,7 +122,7 @@ def observation(name, s, lead, ref):
     """
     leaves, treedef = jax.tree_util.tree_flatten(s)
     if not leaves:
-        raise ValueError(f"{name} must be an array or a pytree of arrays, got {_show(s)}")
+        raise TypeError(f"{name} must be an array or a pytree of arrays, got {_show(s)}")
     if ref is not None and treedef != ref[0]:
         raise ValueError(f"{name} must have the structure {ref[0]} of the first "
                          f"observation, got {treedef}")
@@ -150,14 +156,14 @@ def mask_array(name, mask, lead, n_actions):
 
 
 def _array(name, value, kinds, expected):
-    """``np.asarray(value)``, or ``ValueError`` naming ``name`` unless its dtype kind is in
+    """``np.asarray(value)``, or ``TypeError`` naming ``name`` unless its dtype kind is in
     ``kinds`` (numpy's own conversion errors name no argument)."""
     try:
         x = np.asarray(value)
     except (TypeError, ValueError):
         x = None
     if x is None or x.dtype.kind not in kinds:
-        raise ValueError(f"{name} must {expected}, got {_show(value)}")
+        raise TypeError(f"{name} must {expected}, got {_show(value)}")
     return x
 
 

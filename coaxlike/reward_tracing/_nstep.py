@@ -4,6 +4,7 @@ import numbers
 import jax
 import numpy as np
 
+from .._checks import as_real, check_bool, check_int
 from . import _inputs as inputs
 from ._errors import EpisodeDoneError, InsufficientCacheError
 from ._ring import Ring, emit_rows
@@ -86,6 +87,8 @@ class NStep:
             env (an int >= 1); keyword only.
 
     Raises:
+        TypeError: if an argument is of the wrong kind (``n=1.5``, ``gamma="0.9"``, a
+            non-bool flag).
         ValueError: if an argument is out of range.
 
     Examples:
@@ -105,17 +108,17 @@ class NStep:
 
     def __init__(self, n: int, gamma: float, record_extra_info: bool = False, *,
                  num_envs: int | None = None, record_window: bool = True):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n!r}")
-        if (isinstance(gamma, bool) or not isinstance(gamma, numbers.Real)
-                or not 0.0 <= float(gamma) <= 1.0):
+        n = check_int(n, "n")
+        gamma = as_real(gamma, "gamma", "a number in [0, 1]")
+        if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-        if not isinstance(record_extra_info, (bool, np.bool_)):
-            raise ValueError(f"record_extra_info must be a bool, got {record_extra_info!r}")
-        if not isinstance(record_window, (bool, np.bool_)):
-            raise ValueError(f"record_window must be a bool, got {record_window!r}")
-        if num_envs is not None and (isinstance(num_envs, bool)
-                                     or not isinstance(num_envs, numbers.Integral) or num_envs < 1):
+        record_extra_info = check_bool(record_extra_info, "record_extra_info")
+        record_window = check_bool(record_window, "record_window")
+        if num_envs is not None and (isinstance(num_envs, (bool, np.bool_))
+                                     or not isinstance(num_envs, numbers.Integral)):
+            raise TypeError(f"num_envs must be None or an int >= 1, got "
+                            f"{type(num_envs).__name__} {num_envs!r}")
+        if num_envs is not None and num_envs < 1:
             raise ValueError(f"num_envs must be None or an int >= 1, got {num_envs!r}")
         self.n = int(n)
         self.gamma = float(gamma)
@@ -176,6 +179,9 @@ class NStep:
             logp_next: single env only: its log-propensity, with ``a_next``.
 
         Raises:
+            TypeError: an argument of the wrong kind (named in the message): a string or
+                other non-number for ``r``, ``logp`` or ``w``, non-numeric observations or
+                actions, a float action where the first was an integer, a non-bool flag.
             ValueError: on an invalid or inconsistent argument (named in the message):
                 ``truncated`` without ``done``, a truncation without ``s_next``, ``s_next``
                 before the episode ended, a batched ``done`` without ``num_envs=``, shapes

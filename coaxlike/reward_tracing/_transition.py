@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import as_real, check_bool
+
 __all__ = ["TransitionBatch"]
 
 # coax's fields first, in coax's order (positional construction as in coax), then ours
@@ -216,17 +218,16 @@ class TransitionBatch:
             TransitionBatch: ``B = 1``, window length ``n = 1``.
 
         Raises:
-            ValueError: for a non-bool ``done``, ``gamma`` outside [0, 1], ``logp > 0`` or
-                ``w <= 0``.
+            TypeError: for a non-bool ``done``, or a ``gamma`` or ``w`` that is not a number.
+            ValueError: for ``gamma`` outside [0, 1], ``logp > 0`` or ``w <= 0``.
         """
-        if not isinstance(done, (bool, np.bool_)):
-            raise ValueError(f"done must be a bool, got {done!r}")
+        check_bool(done, "done")
         for name, x in [("logp", logp), ("logp_next", logp_next)]:
             if x is not None and np.any(np.asarray(x) > 0):
                 raise ValueError(f"{name} must be a log-probability <= 0 or None, got {x!r}")
-        if not 0.0 <= float(gamma) <= 1.0:
+        if not 0.0 <= as_real(gamma, "gamma", "a number in [0, 1]") <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
-        if not float(w) > 0:
+        if not as_real(w, "w", "a number > 0") > 0:
             raise ValueError(f"w must be > 0, got {w!r}")
 
         def one(x, dtype=None):
