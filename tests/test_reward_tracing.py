@@ -735,6 +735,9 @@ def test_first_add_rejected_leaves_a_fresh_tracer():
     ((np.zeros(4), 0, np.nan, False), {}, ValueError, r"r must be finite, got nan"),
     ((np.zeros(4), 0, 1.0, "yes"), {}, TypeError, r"done must be a bool, got 'yes'"),
     ((np.zeros(4), 0, 1.0, True), {"truncated": 2}, ValueError, r"truncated must be a bool, got 2"),
+    ((np.zeros(4), 0, 1.0, True), {"truncated": np.ones(2, bool)}, ValueError,
+     r"truncated must be a bool, got array"),
+    ((np.zeros(4), 0, 1.0, True), {"truncated": 1.0}, TypeError, r"truncated must be a bool, got 1.0"),
     ((np.zeros(4), 0, 1.0, False), {"mask": np.ones(3, bool)}, ValueError,
      r"mask= needs masks switched"),
 ])

@@ -32,12 +32,11 @@ class Step(NamedTuple):
 def flag(name, value, lead):
     """A Python bool, or (``lead != ()`` and ``value`` not a scalar) a bool array ``lead``."""
     if lead == () or np.ndim(value) == 0:
-        if isinstance(value, (bool, np.bool_)) or (
-                isinstance(value, numbers.Integral) and value in (0, 1)):
+        if isinstance(value, (bool, np.bool_)):
             return bool(value)
-        integer = (isinstance(value, numbers.Integral)
-                   or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biu"))
-        if integer and value in (0, 1):
+        # bools and integers are the right kind (0 and 1 accepted); anything else, TypeError
+        integer = isinstance(value, numbers.Integral) or np.asarray(value).dtype.kind in "biu"
+        if integer and np.ndim(value) == 0 and value in (0, 1):
             return bool(value)
         raise (ValueError if integer else TypeError)(
             f"{name} must be a bool, got {_show(value)}")
