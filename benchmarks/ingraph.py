@@ -58,8 +58,10 @@ def steps_per_second(config, num_seeds, chunks):
     d = _example()
     functions = d.make_functions(config)
     axes = d.CARRY_AXES
-    init = jax.jit(jax.vmap(functions.init, out_axes=axes))
-    chunk = jax.jit(jax.vmap(functions.train_chunk, in_axes=(axes,), out_axes=(axes, 0)))
+    options = d.compiler_options()  # as the example compiles its run
+    init = jax.jit(jax.vmap(functions.init, out_axes=axes), compiler_options=options)
+    chunk = jax.jit(jax.vmap(functions.train_chunk, in_axes=(axes,), out_axes=(axes, 0)),
+                    compiler_options=options)
     carry = init(d.seed_keys(config, list(range(num_seeds))))
     carry, _ = jax.block_until_ready(chunk(carry))  # compiles; past the warm-up
     seconds = []
