@@ -7,10 +7,15 @@ import numpy as np
 from .._checks import as_real, check_bool, check_int
 from . import _inputs as inputs
 from ._errors import EpisodeDoneError, InsufficientCacheError
-from ._ring import Ring, emit_rows
+from ._ring import Ring, emit_full, emit_rows
 from ._transition import TransitionBatch
 
 __all__ = ["NStep"]
+
+# Full windows (the common rows) are emitted in one pass per pop() or flush(), not one per
+# add(): the ring holds up to _DEFER_STEPS steps beyond a window, fewer for observations
+# so large that the ring would pass _DEFER_BYTES (none with record_extra_info)
+_DEFER_STEPS, _DEFER_BYTES = 256, 8 << 20
 
 
 class NStep:
@@ -137,8 +142,11 @@ class NStep:
         self._start = np.zeros(k, np.int64)          # per sub-env: first step not yet emitted
         self._pending = np.zeros(k, np.int8)         # per sub-env: ended last step, awaiting s_T
         self._ring = None                            # Ring, allocated by the first add()
-        self._ready = []                             # TransitionBatch chunks, oldest first
-        self._num_ready = 0
+        self._defer = 0                              # steps the ring holds beyond n + 1
+        self._ready = []                             # chunks, oldest first: TransitionBatch,
+        self._span = None                            # and last, maybe, the open span: a list
+        self._num_ready = 0                          # of (t, sub-envs) whose full windows
+        #                                              are not emitted yet
         self._masked = None                          # decided by the first add()
         self._n_actions = None
 
@@ -206,7 +214,9 @@ class NStep:
             self._masked = step.mask is not None
             self._n_actions = None if step.mask is None else step.mask.shape[-1]
         if self._ring is None:
-            self._ring = Ring.allocate(self.n + 1, step)
+            self._defer = 0 if self.record_extra_info else min(
+                _DEFER_STEPS, _DEFER_BYTES // max(1, Ring.step_bytes(step)))
+            self._ring = Ring.allocate(self.n + 1 + self._defer, step)
         self._step(step)
         if final is not None:
             self._step(final)
@@ -225,7 +235,7 @@ class NStep:
             raise InsufficientCacheError("no transition is ready; check `while tracer:` "
                                          "before pop()")
         if self.num_envs is None:
-            chunk = self._ready[0]
+            chunk = self._ready[0] = self._emitted(self._ready[0])
             if chunk.batch_size == 1:
                 self._ready.pop(0)
             else:
@@ -249,9 +259,22 @@ class NStep:
                                          "(a transition is ready n steps later or when its "
                                          "episode ends)")
         chunks, self._ready, self._num_ready = self._ready, [], 0
+        chunks = [self._emitted(chunk) for chunk in chunks]
         if len(chunks) == 1:
             return chunks[0]
         return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *chunks)
+
+    def _emitted(self, chunk):
+        """A chunk of ``_ready`` as a TransitionBatch: a deferred span is emitted in one
+        pass (its rows in the order of the per-step emission); closes the open span."""
+        if isinstance(chunk, TransitionBatch):
+            return chunk
+        if chunk is self._span:
+            self._span = None
+        times = np.repeat(np.array([t for t, _ in chunk]), [len(env) for _, env in chunk])
+        env = np.concatenate([env for _, env in chunk])
+        return emit_full(self._ring, times, env, self.n, self.gamma, self._discounts,
+                         self._gamma_powers, self.record_window)
 
     # --- validation (nothing recorded) ---------------------------------------------------
 
@@ -359,11 +382,15 @@ class NStep:
 
     # --- recording ---------------------------------------------------------------------
     #
-    # Every add() is one time step t for all sub-envs at once. The last n + 1 steps live in
-    # a ring of preallocated (n + 1, num_envs, ...) arrays at slot t % (n + 1); sub-env i's
-    # window is the steps start[i] .. t, never longer than n + 1, so the ring never
-    # overwrites a step that is still needed. A single env is a vector env of one whose
-    # final observation arrives at the same add(): it is recorded as the next time step.
+    # Every add() is one time step t for all sub-envs at once. The last steps live in a ring
+    # of preallocated (size, num_envs, ...) arrays at slot t % size, size = n + 1 + _defer;
+    # sub-env i's window is the steps start[i] .. t, never longer than n + 1. Full windows
+    # of a step without episode ends are not emitted at once: (t, sub-envs) joins the open
+    # span (the last chunk of _ready), emitted in one pass by pop()/flush(), before the rows
+    # of an episode end (emitted at once) or before the ring would overwrite a step its
+    # first window needs (t - first time of the span > _defer): the ring never overwrites
+    # a step that is still needed. A single env is a vector env of one
+    # whose final observation arrives at the same add(): it is recorded as the next step.
 
     def _step(self, step):
         """Record time step t of every sub-env and emit the transitions it completes.
@@ -373,7 +400,10 @@ class NStep:
         observation and ``a``, ``logp`` as the action there, and ignores ``r``.
         """
         n, t = self.n, self._t
-        self._ring.write(t % (n + 1), step)
+        if self._span is not None and t - self._span[0][0] > self._defer:
+            # writing step t would overwrite a step of the span's first windows
+            self._ready[-1] = self._emitted(self._span)
+        self._ring.write(t % self._ring.size, step)
         pending = self._pending != 0
         waiting = pending.any()
         if waiting:  # a sub-env ending its episode emits its whole window
@@ -381,10 +411,19 @@ class NStep:
             counts = np.where(pending, t - self._start, full)
         else:  # the common case: each sub-env emits at most one row, its full window
             full = counts = t - self._start >= n
-        if counts.any():
+        if counts.any() and self._defer and not waiting:  # full windows: emitted later
+            env = np.flatnonzero(counts)
+            if self._span is None:
+                self._span = []
+                self._ready.append(self._span)
+            self._span.append((t, env))
+            self._num_ready += len(env)
+        elif counts.any():
             batch = emit_rows(self._ring, counts, pending, self._pending, self._start, t, n,
                               self.gamma, self._discounts, self._gamma_powers, step.done,
                               self.record_extra_info, self.record_window)
+            if self._span is not None:  # emitted now: only the open span is kept in the ring
+                self._ready[-1] = self._emitted(self._span)
             self._ready.append(batch)
             self._num_ready += batch.batch_size
         self._start = np.where(pending, t + 1, self._start + full) if waiting else \

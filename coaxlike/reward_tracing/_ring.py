@@ -1,4 +1,4 @@
-"""The tracer's storage (the last ``n + 1`` steps of every sub-env) and the row builder."""
+"""The tracer's storage (the last steps of every sub-env) and the row builders."""
 from typing import Any, NamedTuple
 
 import jax
@@ -10,7 +10,11 @@ __all__ = []  # private module
 
 
 class Ring(NamedTuple):
-    """The last ``size`` steps of every sub-env, at slot ``t % size``: ``(size, k, ...)``."""
+    """The last ``size`` steps of every sub-env, at slot ``t % size``: ``(size, k, ...)``.
+
+    ``size`` is at least ``n + 1`` (a window and the observation after it); a tracer that
+    defers the emission of full windows (see :func:`emit_full`) holds more steps, so that
+    the rows of the steps it has not emitted yet are still there when it emits them."""
 
     s: list          # the leaves of the observations
     treedef: Any     # the observations' tree structure
@@ -33,6 +37,17 @@ class Ring(NamedTuple):
                    logp=np.zeros((size, k), np.float32), w=np.ones((size, k), np.float32),
                    mask=None if step.mask is None else zeros(step.mask, bool))
 
+    @staticmethod
+    def step_bytes(step):
+        """The bytes one validated step takes in the ring (all sub-envs)."""
+        k = len(step.a)
+        return (sum(x.nbytes for x in step.s) + step.a.nbytes + k * (1 + 8 + 4 + 4)
+                + (0 if step.mask is None else step.mask.size))
+
+    @property
+    def size(self):
+        return len(self.known)
+
     def write(self, slot, step):
         """Store a validated step at ``slot`` (fields that are ``None`` are left alone)."""
         for x, y in zip(self.s, step.s):
@@ -47,6 +62,18 @@ class Ring(NamedTuple):
             self.r[slot], self.w[slot] = step.r, step.w
 
 
+def emit_full(ring, times, env, n, gamma, discounts, gamma_powers, window=True):
+    """The TransitionBatch of full windows (``K = n`` steps, no episode end inside): row
+    ``j`` is sub-env ``env[j]``'s window that ends at time ``times[j]`` (its steps
+    ``times[j] - n .. times[j] - 1``, bootstrapping from the observation at ``times[j]``),
+    rows in the order given. The common case of :func:`emit_rows`, for the rows of one
+    time step or, in one pass, for those of many (a tracer that deferred them)."""
+    slots = (times[:, None] + np.arange(-n, 1)) % ring.size  # times t - n .. t, per row
+    return _rows(ring, env, slots[:, 0], slots[:, n], slots[:, :n], slots, True,
+                 np.full(len(env), gamma_powers[n]), None, None, ring.a[slots[:, n], env],
+                 ring.logp[slots[:, n], env], np.float32(gamma), discounts, window)
+
+
 def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, gamma_powers,
               done_now, extra_info, window=True):
     """The TransitionBatch of ``counts[i]`` rows of sub-env ``i``, oldest first, sub-envs in
@@ -54,7 +81,11 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
     episode at ``t - 1`` (``ended_by[i] == 2``: by termination) and ``t`` holds its final
     observation; ``start[i]`` is its first step not yet emitted. ``window=False`` leaves
     the window fields ``None`` (not even computed, unless ``extra_info`` needs them)."""
-    gamma = np.float32(gamma)
+    if not pending.any() and not extra_info:  # the common case: full windows ending at t
+        env = np.flatnonzero(counts)
+        return emit_full(ring, np.full(len(env), t), env, n, gamma, discounts, gamma_powers,
+                         window)
+    gamma, size = np.float32(gamma), ring.size
     if pending.any():
         env = np.repeat(np.arange(len(counts)), counts)
         first = np.cumsum(counts) - counts
@@ -64,9 +95,9 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
         ends_here = ended_by[env] == 2
         steps = np.arange(n)
         valid = steps < K[:, None]
-        real = (t0[:, None] + np.minimum(steps, K[:, None] - 1)) % (n + 1)  # pads repeat
-        seq = (t0[:, None] + np.minimum(np.arange(n + 1), K[:, None])) % (n + 1)
-        now, end = t0 % (n + 1), (t0 + K) % (n + 1)
+        real = (t0[:, None] + np.minimum(steps, K[:, None] - 1)) % size  # pads repeat
+        seq = (t0[:, None] + np.minimum(np.arange(n + 1), K[:, None])) % size
+        now, end = t0 % size, (t0 + K) % size
         In = np.where(ends_here, np.float32(0.0), gamma_powers[K])
         gamma_seq = np.where(steps < (K - ends_here)[:, None], gamma, np.float32(0.0))
         valid_seq = valid.astype(np.float32)
@@ -74,18 +105,35 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
         known = ring.known[end, env]
         A_next = np.where(_expand(known, ring.a[now, env]), ring.a[end, env], ring.a[now, env])
         logP_next = np.where(known, ring.logp[end, env], np.float32(np.nan))
-    else:  # the common case: full windows s_{t-n} .. s_t, the same slots for every row
+    else:  # full windows s_{t-n} .. s_t, the same slots for every row (with extra_info)
         env = np.flatnonzero(counts)
-        slots = (t + 1 + np.arange(n + 1)) % (n + 1)  # the slots of times t - n .. t
+        slots = (t - n + np.arange(n + 1)) % size  # the slots of times t - n .. t
         now, end, real, seq, valid = slots[0], slots[n], slots[None, :n], slots[None], True
         K = None  # n for every row
         In = np.full(len(env), gamma_powers[n])
         gamma_seq = valid_seq = None  # below, if wanted
         A_next, logP_next = ring.a[end, env], ring.logp[end, env]  # step t has an action
-    # ring slots per row: now = t0, end = t0 + K, real = the n steps of the window
-    # (padding repeats the last real one), seq = the n + 1 observations (padding repeats
-    # the one at end); the sub-env index col broadcasts against real and seq
-    col = env[:, None]
+    fields = _rows(ring, env, now, end, real, seq, valid, In, gamma_seq, valid_seq, A_next,
+                   logP_next, gamma, discounts, window or extra_info, build=False)
+    if extra_info:
+        fields["extra_info"] = _extra_info(ring, fields, env, end, fields.pop("_col"), real,
+                                           K, pending, done_now, n)
+    fields.pop("_col", None)
+    if not window:
+        for name in ("A_seq", "logP_seq", "R_seq", "gamma_seq", "valid_seq", "S_seq",
+                     "mask_seq"):
+            fields[name] = None
+    return _make(fields)
+
+
+def _rows(ring, env, now, end, real, seq, valid, In, gamma_seq, valid_seq, A_next, logP_next,
+          gamma, discounts, window, build=True):
+    """The fields of the rows of sub-envs ``env`` from ring slots: ``now`` = t0, ``end`` =
+    t0 + K, ``real`` = the n steps of the window (padding repeats the last real one),
+    ``seq`` = the n + 1 observations (padding repeats the one at ``end``); ``valid`` marks
+    the real steps (``True``: all). Returns the TransitionBatch, or (``build=False``) its
+    fields with the sub-env column under ``'_col'``."""
+    col = env[:, None]  # broadcasts against real and seq
     r_seq = ring.r[real, col]
     if valid is not True:  # padding: reward 0
         r_seq = np.where(valid, r_seq, 0.0)
@@ -98,11 +146,12 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
         extra_info=None, mask_next=None if ring.mask is None else ring.mask[end, env],
         A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None, valid_seq=None, S_seq=None,
         mask_seq=None)
-    if window or extra_info:
+    if window:
         logP_seq = ring.logp[real, col]
         if valid is not True:  # padding: log-propensity 0
             logP_seq = np.where(valid, logP_seq, np.float32(0.0))
         if gamma_seq is None:  # full windows
+            n = r_seq.shape[1]
             gamma_seq = np.full((len(env), n), gamma)
             valid_seq = np.ones((len(env), n), np.float32)
         fields.update(
@@ -110,13 +159,9 @@ def emit_rows(ring, counts, pending, ended_by, start, t, n, gamma, discounts, ga
             gamma_seq=gamma_seq, valid_seq=valid_seq,
             S_seq=ring.treedef.unflatten([x[seq, col] for x in ring.s]),
             mask_seq=None if ring.mask is None else ring.mask[seq, col])
-    if extra_info:
-        fields["extra_info"] = _extra_info(ring, fields, env, end, col, real, K, pending,
-                                           done_now, n)
-    if not window:
-        for name in ("A_seq", "logP_seq", "R_seq", "gamma_seq", "valid_seq", "S_seq",
-                     "mask_seq"):
-            fields[name] = None
+    if not build:
+        fields["_col"] = col
+        return fields
     return _make(fields)
 
 
