@@ -27,11 +27,11 @@ TITLE = "coaxlike.agents.DQN with its defaults"
 TASKS = {
     "CartPole-v1": (475.0, 100_000, 5_000, {}),
     "Acrobot-v1": (-100.0, 100_000, 5_000, {}),
-    "FrozenLake-v1": (1.0, 100_000, 5_000, {"env_kwargs": {"map_name": "8x8",
+    "FrozenLake-v1": (1.0, 200_000, 5_000, {"env_kwargs": {"map_name": "8x8",
                                                            "is_slippery": False}}),
     "LunarLander-v3": (200.0, 300_000, 10_000, {}),
 }
-DEFAULT_SEEDS = {"CartPole-v1": range(10), "Acrobot-v1": range(5), "FrozenLake-v1": range(3),
+DEFAULT_SEEDS = {"CartPole-v1": range(10), "Acrobot-v1": range(5), "FrozenLake-v1": range(10),
                  "LunarLander-v3": range(3)}
 # rows that vary one setting of the defaults: name -> (task, DQN kwargs); seeds as the task's
 VARIANTS = {"CartPole-v1 C51": ("CartPole-v1", {"distributional": "categorical"}),

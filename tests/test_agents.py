@@ -18,7 +18,7 @@ from coaxlike.reward_tracing import TransitionBatch
 
 from ._stats import count_compiles
 
-FROZEN_LAKE_STEPS = 100_000  # as benchmarks/agents.py (solved at 5k-20k env steps there)
+FROZEN_LAKE_STEPS = 100_000  # seeds 0 and 2 solve at 5k and 15k in benchmarks/agents.py
 SMALL = dict(hidden=(16,), learning_starts=64, buffer_size=2_000, batch_size=16, train_freq=4,
              gradient_steps=8, target_update_interval=16)
 
@@ -494,12 +494,13 @@ def test_defaults_solve_acrobot():
 
 
 @pytest.mark.slow
-def test_defaults_find_the_shortest_path_on_frozen_lake_8x8():
+@pytest.mark.parametrize("seed", [0, 2])  # 2: never reached the goal before the clock waited
+def test_defaults_find_the_shortest_path_on_frozen_lake_8x8(seed):
     def make(n):
         return gym.make_vec("FrozenLake-v1", num_envs=n, vectorization_mode="sync",
                             map_name="8x8", is_slippery=False)
 
-    agent = DQN(make(4), seed=0).learn(FROZEN_LAKE_STEPS, progress_bar=False)
+    agent = DQN(make(4), seed=seed).learn(FROZEN_LAKE_STEPS, progress_bar=False)
     env = gym.make("FrozenLake-v1", map_name="8x8", is_slippery=False)
     s, _ = env.reset(seed=0)
     for t in range(1, 15):  # 14 steps from the top-left to the bottom-right corner

@@ -63,7 +63,7 @@ def number_or_schedule(value, name, low, high, *, low_open=False):
 
 def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_size, gamma,
                  train_freq, gradient_steps, target_update_interval, tau, max_grad_norm,
-                 adam_eps, n_step, double, prioritized, seed):
+                 adam_eps, n_step, double, prioritized, explore_until_reward, seed):
     """The DQN agent's static hyperparameters, each checked (``TypeError`` or ``ValueError``
     naming it)."""
     c = {"hidden": hidden_sizes(hidden),
@@ -82,6 +82,7 @@ def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_
          "n_step": positive_int(n_step, "n_step"),
          "double": check_bool(double, "double"),
          "prioritized": check_bool(prioritized, "prioritized"),
+         "explore_until_reward": check_bool(explore_until_reward, "explore_until_reward"),
          "n_envs": n_envs, "env_id": env_id,
          "seed": nonnegative_int(seed, "seed")}
     if c["gradient_steps"] == -1:

@@ -60,6 +60,15 @@ class DQN:
     follows ``exploration`` over env steps, the learning rate (an optax schedule) over
     gradient updates, so ``learn(50_000); learn(50_000)`` is ``learn(100_000)``.
 
+    **Exploration waits for the first reward** (``explore_until_reward=True``): until an
+    env returns a reward other than 0, every Q-value is a fit of zero rewards and the greedy
+    action says nothing, so the exploration schedule holds at its start value (epsilon 1:
+    uniform actions); from then on it counts env steps from the start of the training round
+    in which that reward arrived (:attr:`exploration_start`). A sparse-reward task such as
+    FrozenLake 8x8 keeps exploring until it first reaches the goal instead of settling on
+    an arbitrary greedy walk; a task that rewards its first step (CartPole, Acrobot,
+    LunarLander) runs exactly as with the schedule counted from birth.
+
     **Defaults** (what ``benchmarks/agents.py`` measures): 4 envs side by side, a 128x128
     ReLU MLP, Adam (epsilon 1.5e-4, for any ``learning_rate``) with the learning rate
     following a cosine from 1e-3 down to 1e-5 over the first 50,000 updates (then
@@ -108,6 +117,8 @@ class DQN:
         num_bins: categorical only: atoms, an int >= 2 (default 51).
         num_quantiles: quantile only: quantiles, an int >= 1 (default 10: solved
             CartPole-v1 on 5/5 seeds where 51 solved 4/5; see :doc:`performance`).
+        explore_until_reward: hold the exploration schedule at its start value until a
+            reward other than 0 arrives (see above); ``False``: count from birth.
         n_envs: environments stepped side by side when ``env`` is an id (default 4).
         seed: seeds the network, policy, learner, buffer and the first env reset.
 
@@ -138,7 +149,8 @@ class DQN:
                  train_freq=64, gradient_steps=128, target_update_interval=1, tau=0.005,
                  max_grad_norm=10.0, adam_eps=1.5e-4, exploration=None, policy=None,
                  n_step=3, double=True, prioritized=False, distributional=None,
-                 value_range=None, num_bins=None, num_quantiles=None, n_envs=None, seed=0):
+                 value_range=None, num_bins=None, num_quantiles=None, explore_until_reward=True,
+                 n_envs=None, seed=0):
         envs, env_id = _build.make_env(env, n_envs)
         action_space = _build.check_action_space(envs)
         if func is not None and not callable(func):
@@ -153,7 +165,8 @@ class DQN:
             train_freq=train_freq, gradient_steps=gradient_steps,
             target_update_interval=target_update_interval, tau=tau,
             max_grad_norm=max_grad_norm, adam_eps=adam_eps, n_step=n_step,
-            double=double, prioritized=prioritized, seed=seed)
+            double=double, prioritized=prioritized,
+            explore_until_reward=explore_until_reward, seed=seed)
         c.update(_distributional.check(distributional, value_range, num_bins, num_quantiles,
                                        c["gamma"]))
         if learning_rate is None:
@@ -188,6 +201,8 @@ class DQN:
             self.q.observation_space, c["n_step"], c["gamma"], action_space))
         self._train_jit = jax.jit(self._train_round)
         self.num_timesteps = 0
+        # the env step the exploration schedule counts from; None: no reward seen yet
+        self._exploration_start = None if c["explore_until_reward"] else 0
         self.num_updates = 0
         self._updates_device = jnp.zeros((), jnp.int32)  # num_updates, kept on the device
         self._loop = _learn.LoopState.fresh(self)
@@ -263,8 +278,25 @@ class DQN:
 
     @property
     def policy_state(self):
-        """The shell's current :class:`~coaxlike.agents.PolicyState`."""
-        return PolicyState(jnp.int32(self.num_timesteps))
+        """The shell's current :class:`~coaxlike.agents.PolicyState`: its step is the env
+        steps the exploration schedule has counted (``num_timesteps -
+        exploration_start``; 0 while the agent waits for a reward)."""
+        start = self._exploration_start
+        return PolicyState(jnp.int32(0 if start is None else self.num_timesteps - start))
+
+    @property
+    def exploration_start(self):
+        """The env step from which :attr:`exploration` counts: 0, or with
+        ``explore_until_reward`` the first env step of the training round in which a reward
+        other than 0 first arrived; ``None`` while none has (the schedule holds at its
+        start value).
+
+        Examples:
+            >>> from coaxlike.agents import DQN
+            >>> DQN("CartPole-v1", seed=0).learn(256, progress_bar=False).exploration_start
+            0
+        """
+        return self._exploration_start
 
     def _train_round(self, params, opt_state, batches, key):
         prioritized = self._config["prioritized"]
@@ -370,7 +402,9 @@ class DQN:
                 is not one of the library's (:class:`~coaxlike.EpsilonGreedy`,
                 :class:`~coaxlike.BoltzmannPolicy`); those are rebuilt from the file as the
                 agent had them when saved (a policy swapped in after construction
-                included), with their hyperparameter, key and exploration schedule.
+                included), with their hyperparameter, key and exploration schedule, and
+                the schedule's clock (:attr:`exploration_start`). A file saved before
+                ``explore_until_reward`` existed loads with it ``False``, the clock it had.
 
         Examples:
             >>> import os, tempfile

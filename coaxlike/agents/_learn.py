@@ -25,6 +25,7 @@ class LoopState:
     resetting: np.ndarray  # bool: the sub-env's next step is the autoreset step
     recent: collections.deque  # the last n + 1 steps given to the tracer (for saving)
     episodes: int = 0
+    reward_seen: bool = False  # a reward other than 0 has arrived (see explore_until_reward)
     last_returns: collections.deque = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=100))
 
@@ -70,6 +71,8 @@ def _collect(agent, loop, steps, envs, monitor=None):
             if monitor is not None:  # its episode scalars at the agent's env-step count
                 monitor.T = agent.num_timesteps
             S_next, R, terminated, truncated, _ = envs.step(A)
+            if not loop.reward_seen and np.any(R != 0):
+                loop.reward_seen = True
             if start is not None and step + 1 < steps:  # the next action, in flight
                 try:
                     pending = start(S_next)
@@ -138,6 +141,13 @@ def _train(agent):
     return metrics["loss"]
 
 
+def _exploration_step(agent, step):
+    """The exploration schedule's step at env step ``step``: it counts from
+    ``agent.exploration_start``, and stays at 0 while that is None (no reward yet)."""
+    start = agent._exploration_start
+    return 0 if start is None else step - start
+
+
 def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq,
           n_eval_episodes, log_dir, log_interval):
     total = _config.positive_int(total_timesteps, "total_timesteps")
@@ -158,14 +168,17 @@ def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq
             # rounds are counted from the agent's first step, whatever the learn() calls:
             # a call that ends inside a round leaves the rest of it to the next call
             done_in_round = (agent.num_timesteps // k) % per_round
+            round_start = agent.num_timesteps - done_in_round * k
             if agent._schedule_jit is not None:  # the schedule's value at the round's start
-                hp = float(agent._schedule_jit(agent.num_timesteps - done_in_round * k))
+                hp = float(agent._schedule_jit(_exploration_step(agent, round_start)))
                 if hp != hp_set:  # a schedule that has ended costs no more device writes
                     agent.policy._set_hp(hp)
                     hp_set = hp
             before = agent.num_timesteps
             steps = min(per_round - done_in_round, -(-(end - agent.num_timesteps) // k))
             finished = _collect(agent, loop, steps, logger.env, logger.monitor)
+            if agent._exploration_start is None and loop.reward_seen:
+                agent._exploration_start = round_start
             loss = None
             if ((agent.num_timesteps // k) % per_round == 0
                     and agent.num_timesteps >= c["learning_starts"]

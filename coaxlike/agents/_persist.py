@@ -2,7 +2,8 @@
 
 The agent implements the serialization protocol of :mod:`coaxlike.serialization`
 (``_serial_static``, ``_serial_tree``, ``_serial_restore``) through the functions here. The
-tree holds the learner's own serial tree, the policy's hyperparameter and key, the counters,
+tree holds the learner's own serial tree, the policy's hyperparameter and key, the counters
+(with ``explore_until_reward`` also the exploration schedule's origin),
 the collection loop (last observations, running returns) and the last ``n + 1`` steps given to
 the tracer (replayed into a fresh tracer on loading, which rebuilds its windows exactly);
 with ``include_buffer`` also the replay storage, its position, size, sampler state and, for
@@ -123,6 +124,10 @@ def serial_tree(agent, include_buffer):
             "loop": {"started": np.bool_(started), "obs": obs, "returns": loop.returns.copy(),
                      "lengths": loop.lengths.copy(), "resetting": loop.resetting.copy()},
             "tracer": _tracer_steps(agent)}
+    if agent._config.get("explore_until_reward"):  # the schedule's origin: -1 while waiting
+        start = agent._exploration_start
+        tree["exploration_start"] = np.array([-1 if start is None else start,
+                                              loop.reward_seen], np.int64)
     if include_buffer:
         tree["replay"] = _replay_tree(agent.buffer)
     return tree
@@ -141,6 +146,10 @@ def serial_restore(agent, tree):
     loop.returns, loop.lengths = np.array(saved["returns"]), np.array(saved["lengths"])
     loop.resetting, loop.episodes = np.array(saved["resetting"]), episodes
     loop.last_returns = collections.deque(maxlen=100)
+    if "exploration_start" in tree:
+        start, seen = (int(x) for x in tree["exploration_start"])
+        agent._exploration_start = None if start < 0 else start
+        loop.reward_seen = bool(seen)
     _replay_tracer(agent, tree["tracer"])
     if "replay" in tree:
         _restore_replay(agent.buffer, tree["replay"])
@@ -237,6 +246,8 @@ def load(cls, path, env, *, func, learning_rate, exploration, policy):
              "n_step", "double", "prioritized", "seed")
     for name in names:
         kwargs[name] = config[name]
+    # files saved before explore_until_reward existed: their schedules count from step 0
+    kwargs["explore_until_reward"] = config.get("explore_until_reward", False)
     for name in ("distributional", "value_range", "num_bins", "num_quantiles"):
         if name in config:  # a distributional agent's settings (absent for a plain one)
             kwargs[name] = config[name]
