@@ -311,24 +311,40 @@ def test_evaluate_policy_counts_exactly_n_episodes():
 
 class _PlainCall(coaxlike.EpsilonGreedy):
     """Overrides __call__ (with the same behaviour): the agent then acts through it, one
-    call per step, without overlapping the next draw with its bookkeeping."""
+    call per step, without a round of draws or overlapping the next draw with its
+    bookkeeping."""
 
     def __call__(self, s, return_logp=False, action_mask=None):
         return super().__call__(s, return_logp=return_logp, action_mask=action_mask)
 
 
-def test_overlapped_collection_equals_the_plain_loop():
-    """learn() dispatches the next action before tracing the current step and adds each
-    call's transitions in one go: parameters, buffer, keys and counters are those of the
-    plain act-step-trace-add loop, bit for bit (3 sub-envs, 3-step tracing, episode ends)."""
-    agents = [DQN("CartPole-v1", seed=7, n_envs=3, n_step=3, policy=policy,
-                  exploration=optax.linear_schedule(1.0, 0.1, 300), **SMALL)
-              for policy in (None, lambda q: _PlainCall(q, 1.0))]
+class _PlainBoltzmann(coaxlike.BoltzmannPolicy):
+    def __call__(self, s, return_logp=False, action_mask=None):
+        return super().__call__(s, return_logp=return_logp, action_mask=action_mask)
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "boltzmann"])
+def test_overlapped_collection_equals_the_plain_loop(kind):
+    """learn() draws a round's keys and noise in one call, dispatches the next action before
+    tracing the current step and adds each call's transitions in one go: parameters,
+    buffer, keys and counters are those of the plain act-step-trace-add loop, bit for bit
+    (3 sub-envs, 3-step tracing, episode ends; a single env with Boltzmann exploration)."""
+    if kind == "epsilon":
+        kwargs = dict(n_envs=3, n_step=3, exploration=optax.linear_schedule(1.0, 0.1, 300))
+        policies = (None, lambda q: _PlainCall(q, 1.0))
+    else:
+        kwargs = dict(n_envs=1, n_step=2)
+        policies = (lambda q: coaxlike.BoltzmannPolicy(q, 0.5),
+                    lambda q: _PlainBoltzmann(q, 0.5))
+    agents = [DQN("CartPole-v1", seed=7, policy=policy, **kwargs, **SMALL)
+              for policy in policies]
     for agent in agents:
         agent.learn(200, progress_bar=False)
         agent.learn(301, progress_bar=False)  # ends inside a round
     fast, plain = agents
-    assert type(fast.policy) is coaxlike.EpsilonGreedy and fast._loop.episodes > 10
+    assert type(fast.policy).__call__ is coaxlike.policies.ValuePolicy.__call__
+    assert type(plain.policy).__call__ is not coaxlike.policies.ValuePolicy.__call__
+    assert fast._loop.episodes > 10
     assert _equal_trees(fast.params, plain.params)
     assert _equal_trees(fast.learner.optimizer_state, plain.learner.optimizer_state)
     assert len(fast.buffer) == len(plain.buffer)

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from ..policies import ValuePolicy
+from ..policies import _rounds
 from . import _build, _config, _functional
 from ._evaluation import evaluate_policy, make_eval_env
 from ._logging import Logger
@@ -45,12 +46,19 @@ def _collect(agent, loop, steps, envs, monitor=None):
     overlaps the draw (JAX dispatches asynchronously on CPU); the transitions go to the
     buffer in one add when the call ends. The results are those of the plain loop (act,
     step, trace, add, per step): the same draws under the same keys, the same rows in the
-    same order, in the buffer before anything samples from it."""
+    same order, in the buffer before anything samples from it. The keys and noise of the
+    call's draws are drawn in one compiled call (a round, see ``policies/_rounds.py``), the
+    draws that ``steps`` calls of the policy would make."""
     pi, tracer = agent.policy, agent.tracer
     finished, n_envs = [], agent._config["n_envs"]
-    # a policy class that overrides __call__ is called as it asks (no overlap)
-    start, finish = ((pi._start_sample, pi._finish_sample)
-                     if type(pi).__call__ is ValuePolicy.__call__ else (None, None))
+    # a policy class that overrides __call__ is called as it asks (no overlap, no round)
+    rnd, start, finish = None, None, None
+    if type(pi).__call__ is ValuePolicy.__call__ and _rounds.usable(pi):
+        # always as long as a full round: one compilation (a shorter call uses a prefix)
+        rnd = _rounds.Round(pi, loop.obs, agent._config["train_freq"])
+        start, finish = rnd.start, rnd.finish
+    elif type(pi).__call__ is ValuePolicy.__call__:
+        start, finish = (lambda S, i: pi._start_sample(S)), pi._finish_sample
     pending, resetting = None, bool(loop.resetting.any())
     try:
         for step in range(steps):
@@ -59,7 +67,7 @@ def _collect(agent, loop, steps, envs, monitor=None):
                 if start is None:
                     A, logP = pi(S, return_logp=True)
                 else:
-                    A, logP = finish(pending if pending is not None else start(S), True)
+                    A, logP = finish(pending if pending is not None else start(S, step), True)
                     pending = None
             except ValueError as error:
                 if "finite" in str(error):
@@ -75,7 +83,7 @@ def _collect(agent, loop, steps, envs, monitor=None):
                 loop.reward_seen = True
             if start is not None and step + 1 < steps:  # the next action, in flight
                 try:
-                    pending = start(S_next)
+                    pending = start(S_next, step + 1)
                 except Exception:  # raised again in its place: at the next step's action
                     pending = None
             done = terminated | truncated
@@ -91,7 +99,7 @@ def _collect(agent, loop, steps, envs, monitor=None):
                 loop.returns += R
                 loop.lengths += 1
                 ended = done
-            resetting = bool(ended.any())
+            resetting = np.count_nonzero(ended) > 0
             if resetting:
                 for i in np.flatnonzero(ended):
                     finished.append(float(loop.returns[i]))
@@ -102,6 +110,8 @@ def _collect(agent, loop, steps, envs, monitor=None):
             loop.obs = S_next
             agent.num_timesteps += n_envs
     finally:  # what was traced reaches the buffer, whatever stopped the loop
+        if rnd is not None:  # the policy's key after the draws made
+            rnd.end()
         if tracer:
             agent.buffer.add(_build.strip_window(tracer.flush()))
     return finished

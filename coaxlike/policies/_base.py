@@ -18,6 +18,7 @@ from .._checks import check_seed
 from .._q import Q
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
+from . import _rounds
 from ._inputs import check_action, check_mask, raise_nonfinite
 from ._pure import (_TIE_BREAK, _greedy_step, _log_proba, _log_proba_index, _logits, _mode,
                     _mode_index, _mode_step, _on_raw, _sample, _sample_index, _sample_step)
@@ -62,7 +63,8 @@ class ValuePolicy:
     _seed_salt = 0
     # built from q by _build(): not pickled, rebuilt on unpickling
     _DERIVED = ("logits_func", "sample_func", "mode_func", "log_proba_func", "_sample_jit",
-                "_mode_jit", "_greedy_jit", "_logits_jit", "_log_proba_jit")
+                "_mode_jit", "_greedy_jit", "_logits_jit", "_log_proba_jit", "_round_jit",
+                "_noise_jit")
 
     def __init__(self, q, hyperparameter, *, random_seed=None):
         if type(self) is ValuePolicy:
@@ -100,6 +102,10 @@ class ValuePolicy:
                                    prep, batched, draws=False, start=start)
         self._logits_jit = _on_raw(self.logits_func, prep, batched, draws=False)
         self._log_proba_jit = _on_raw(log_proba_index, prep, batched, draws=False)
+        # a round of draws (see _rounds.py): its keys and noise in one call, then the draws
+        self._round_jit = jax.jit(_rounds.round_noise, static_argnums=(1, 2, 3))
+        self._noise_jit = _on_raw(functools.partial(_rounds.noise_step, self.logits_func),
+                                  prep, batched, draws=False, start=start)
 
     # --- pickling: the compiled programs are rebuilt, not pickled --------------------------
 

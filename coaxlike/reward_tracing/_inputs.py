@@ -52,8 +52,8 @@ def flag(name, value, lead):
 
 _RULES = {
     # name: (test of a float64 array, the same for a Python float, what the message says)
-    "finite": (lambda x: np.isfinite(x).all(), math.isfinite, "finite"),
-    "logp": (lambda x: ~(x > 0).any(), lambda x: not x > 0,
+    "finite": (lambda x: np.count_nonzero(np.isfinite(x)) == x.size, math.isfinite, "finite"),
+    "logp": (lambda x: not np.count_nonzero(x > 0), lambda x: not x > 0,
              "a log-probability <= 0 (or None if not recorded)"),
     "positive": (lambda x: (np.isfinite(x) & (x > 0)).all(),
                  lambda x: math.isfinite(x) and x > 0,

@@ -357,7 +357,7 @@ class NStep:
             raise ValueError(f"done must be bools of shape {k} (one per sub-env), got {done!r}")
         done = inputs.flag("done", done, k)
         truncated = inputs.flag("truncated", truncated, k)  # a scalar stays a Python bool
-        if truncated is not False and (truncated & ~done).any():
+        if truncated is not False and np.count_nonzero(truncated & ~done):
             raise ValueError("truncated=True requires done=True (done means the episode ended)")
         return inputs.Step(s_leaves, treedef, inputs.action("a", a, k, a_ref),
                            self._reward(r, k), self._logp("logp", logp, k),
@@ -405,20 +405,21 @@ class NStep:
             self._ready[-1] = self._emitted(self._span)
         self._ring.write(t % self._ring.size, step)
         pending = self._pending != 0
-        waiting = pending.any()
+        waiting = np.count_nonzero(pending) > 0  # (count_nonzero: the cheapest test here)
         if waiting:  # a sub-env ending its episode emits its whole window
             full = ~pending & (t - self._start >= n)
             counts = np.where(pending, t - self._start, full)
         else:  # the common case: each sub-env emits at most one row, its full window
             full = counts = t - self._start >= n
-        if counts.any() and self._defer and not waiting:  # full windows: emitted later
+        emits = np.count_nonzero(counts) > 0
+        if emits and self._defer and not waiting:  # full windows: emitted later
             env = np.flatnonzero(counts)
             if self._span is None:
                 self._span = []
                 self._ready.append(self._span)
             self._span.append((t, env))
             self._num_ready += len(env)
-        elif counts.any():
+        elif emits:
             batch = emit_rows(self._ring, counts, pending, self._pending, self._start, t, n,
                               self.gamma, self._discounts, self._gamma_powers, step.done,
                               self.record_extra_info, self.record_window)
@@ -430,7 +431,7 @@ class NStep:
             self._start + full
         if step.done is None:
             self._pending[:] = 0
-        elif step.done.any():  # 1: truncated, 2: terminated, 0: still running (or reset)
+        elif np.count_nonzero(step.done):  # 1: truncated, 2: terminated, 0: still running (or reset)
             ended = np.where(step.truncated, 1, 2)
             self._pending = np.where(~pending & step.done, ended, 0).astype(np.int8)
         elif waiting:  # nothing ended at this step: nothing awaits a final observation
