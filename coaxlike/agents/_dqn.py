@@ -225,8 +225,9 @@ class DQN:
 
     @property
     def exploration(self):
-        """The schedule (``env step -> hyperparameter``) applied to ``policy`` in
-        :meth:`learn` and :meth:`predict_func`, or ``None`` (keep the policy's value)."""
+        """The schedule (``env step -> hyperparameter``, its env steps counted from
+        :attr:`exploration_start`) applied to ``policy`` in :meth:`learn` and
+        :meth:`predict_func`, or ``None`` (keep the policy's value)."""
         return self._exploration
 
     @exploration.setter
