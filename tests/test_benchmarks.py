@@ -87,3 +87,21 @@ def test_agents_variants_vary_one_setting_of_a_task():
         "hidden": (8,), "learning_starts": 64, "gradient_steps": 4, "num_quantiles": 4},
         budget=512)
     assert quick["task"] == "CartPole-v1 QR-DQN" and quick["seed"] == 0
+
+
+def test_agents_peers_step_rows_report_wall_and_cpu_per_env_step():
+    from benchmarks import agents_peers
+    runs = [{"kind": kind, "seed": seed, "steps": 1000, "seconds": seconds,
+             "cpu_seconds": cpu}
+            for seed in (0, 1)
+            for kind, seconds, cpu in (("sbx-steps", 0.5, 0.6), ("zoo-steps", 0.4, 0.9))]
+    result = {"seeds": [0, 1], "summary": {}, "ratios": {}, "rows": []}
+    agents_peers._step_figures(result, runs, [0, 1])
+    assert result["summary"]["zoo-steps"] == {"median_ms_per_env_step": 0.4,
+                                              "median_cpu_ms_per_env_step": 0.9}
+    assert result["ratios"]["zoo-steps"] == [0.8, 0.8]
+    assert result["ratios"]["zoo-steps CPU"] == [1.5, 1.5]
+    assert result["rows"][0]["value"] == 0.8 and result["rows"][0]["ok"]
+    text = agents_peers.format_table(result)
+    assert "0.40 ms wall, 0.90 ms process CPU per env step" in text
+    assert "per-seed zoo-steps CPU/SBX: 1.50, 1.50" in text
