@@ -271,8 +271,12 @@ class NStep:
             return chunk
         if chunk is self._span:
             self._span = None
-        times = np.repeat(np.array([t for t, _ in chunk]), [len(env) for _, env in chunk])
-        env = np.concatenate([env for _, env in chunk])
+        if len(chunk) == 1:  # popped after every add (coax's loop)
+            (t, env), = chunk
+            times = np.full(len(env), t)
+        else:
+            times = np.repeat([t for t, _ in chunk], [len(env) for _, env in chunk])
+            env = np.concatenate([env for _, env in chunk])
         return emit_full(self._ring, times, env, self.n, self.gamma, self._discounts,
                          self._gamma_powers, self.record_window)
 
