@@ -173,9 +173,12 @@ def oldest_transitions(window, gamma):
 
 
 def stored(tb):
-    """The fields the learner reads (no target policy: the window fields are not)."""
+    """The fields the learner reads, and the log-propensities: no target policy, so neither
+    the window fields nor ``A_next`` / ``logP_next`` (a copy of ``A`` and NaN, from
+    ``from_one_step``)."""
     return tb._replace(A_seq=None, logP_seq=None, R_seq=None, gamma_seq=None,
-                       valid_seq=None, S_seq=None, mask_seq=None)
+                       valid_seq=None, S_seq=None, mask_seq=None, A_next=None,
+                       logP_next=None)
 
 
 # --- one seed's training loop ---------------------------------------------------------------
@@ -303,7 +306,7 @@ def make_functions(config):
     def online(params):
         return params.q, params.function_state
 
-    def train(key):
+    def train(key, together=True):
         """One seed's run, to be called as ``jax.vmap(train, axis_name=SEEDS)(keys)``.
 
         The seeds train side by side and stop together, when every seed has reached a greedy
@@ -313,6 +316,7 @@ def make_functions(config):
         that run both sides). Each seed returns the online network it solved with (as
         :class:`~coaxlike.agents.DQNParams`, the target a copy of it: only the online network
         is kept across evaluations, one select per leaf fewer to compile).
+        ``together=False``: a seed alone, called without ``vmap`` (its own stopping test).
         """
         k_init, k_eval = jax.random.split(key)
         carry = init(k_init)
@@ -322,7 +326,9 @@ def make_functions(config):
 
         def cond(c):
             _, _, _, i, solved_at = c
-            unsolved = jax.lax.psum((solved_at < 0).astype(jnp.int32), SEEDS)
+            unsolved = (solved_at < 0).astype(jnp.int32)
+            if together:
+                unsolved = jax.lax.psum(unsolved, SEEDS)
             return (unsolved > 0) & (i < max_evals)
 
         def body(c):
@@ -370,6 +376,9 @@ def compiler_options():
 def run(config, seeds):
     """Build, compile and run ``train`` vmapped over ``seeds``, timing each phase.
 
+    A single seed runs without ``vmap`` (``train(key, together=False)``): the same results,
+    about a third less tracing.
+
     Returns:
         dict: ``seconds`` (wall, from building the agent to the results on the host, so
         compilation included) and its parts ``setup_seconds``, ``compile_seconds``,
@@ -381,8 +390,13 @@ def run(config, seeds):
     functions = make_functions(config)
     keys = seed_keys(config, seeds)
     t1 = time.perf_counter()
-    train = jax.jit(jax.vmap(functions.train, axis_name=SEEDS)).lower(keys).compile(
-        compiler_options())
+    if len(keys) == 1:  # the same results without vmap, which costs a third of the tracing
+        def program(keys):
+            out = functions.train(keys[0], together=False)
+            return jax.tree_util.tree_map(lambda x: x[None], out)
+    else:
+        program = jax.vmap(functions.train, axis_name=SEEDS)
+    train = jax.jit(program).lower(keys).compile(compiler_options())
     t2 = time.perf_counter()
     out = jax.block_until_ready(train(keys))
     t3 = time.perf_counter()
