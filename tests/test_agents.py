@@ -250,6 +250,39 @@ def test_functional_api_shapes_schedule_and_greedy_evaluation(fresh):
     np.testing.assert_array_equal(np.asarray(ev.logp), np.zeros(5))
 
 
+def test_predict_func_evaluation_without_key_takes_the_first_maximum(fresh):
+    """``key=None`` when evaluating: the first greedy action (a deterministic policy, log-
+    propensity 0), no random draw in the program; ``-1 + start`` and NaN where a Q-value is
+    not finite; ``None`` is refused where a draw is needed."""
+    agent = fresh
+    params = agent.init_params(jax.random.key(3))
+    ps = agent.init_policy()
+    obs = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    for predict in (agent.predict_func, jax.jit(agent.predict_func,
+                                                static_argnames="evaluation")):
+        out, ps2 = predict(params, ps, obs, None, evaluation=True)
+        want = np.argmax(np.asarray(out.q_values), axis=1)
+        np.testing.assert_array_equal(np.asarray(out.actions), want)
+        np.testing.assert_array_equal(np.asarray(out.logp), np.zeros(6, np.float32))
+        assert float(out.epsilon) == 0.0 and int(ps2.step) == 0
+        # ties go to the first maximum: equal output weights give equal Q-values
+        last = max(params.q)  # the output layer, "mlp/~/linear_<k>"
+        tied = params._replace(q={**params.q, last: jax.tree_util.tree_map(
+            jnp.zeros_like, params.q[last])})
+        out, _ = predict(tied, ps, obs, None, evaluation=True)
+        np.testing.assert_array_equal(np.asarray(out.actions), np.zeros(6))
+        nan_obs = obs.copy()
+        nan_obs[2, 0] = np.nan
+        out, _ = predict(params, ps, nan_obs, None, evaluation=True)
+        assert int(out.actions[2]) == -1 and np.isnan(float(out.logp[2]))
+        np.testing.assert_array_equal(np.asarray(out.actions)[[0, 1, 3, 4, 5]],
+                                      want[[0, 1, 3, 4, 5]])
+    with pytest.raises(ValueError, match="key must be a JAX PRNG key"):
+        agent.predict_func(params, ps, obs, None)
+    assert "jax.random" not in str(jax.make_jaxpr(
+        lambda p, o: agent.predict_func(p, ps, o, None, evaluation=True))(params, obs))
+
+
 def test_update_func_changes_params_and_counts(fresh):
     agent = fresh
     params = agent.init_params(jax.random.key(0))

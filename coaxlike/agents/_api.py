@@ -57,8 +57,12 @@ def predict_func(self, params, policy_state, obs, key, evaluation=False):
         params: :class:`~coaxlike.agents.DQNParams`.
         policy_state: :class:`~coaxlike.agents.PolicyState`.
         obs: raw observations, a batch ``(B, ...)``.
-        key: a JAX PRNG key.
-        evaluation: a Python bool (static): greedy actions, ties broken uniformly.
+        key: a JAX PRNG key; or ``None`` when evaluating with a network that draws no
+            random numbers: then each row takes the *first* of its greedy actions, a
+            deterministic policy (log-propensity 0, NaN and action ``start - 1`` for a
+            row with a non-finite Q-value), with no random draw to trace or compile.
+        evaluation: a Python bool (static): greedy actions, ties broken uniformly (first
+            maximum with ``key=None``).
 
     Returns:
         ``(PolicyOutput(actions, q_values, epsilon, logp), policy_state)``.

@@ -113,11 +113,22 @@ def predict(static, params, policy_state, obs, key, evaluation=False):
     is what the policy's ``sample_func`` / ``mode_func`` compute from ``S``. The key goes
     whole to that one draw unless the network draws random numbers too (then it is split
     in two): a compiled loop around this function traces one forward pass and one
-    random-number call per step instead of two and three.
+    random-number call per step instead of two and three. ``key=None`` when evaluating
+    (and the network draws no random numbers): the first maximum, no draw at all.
     """
+    if key is None and (not evaluation or static.uses_rng):
+        raise ValueError("key must be a JAX PRNG key (None only when evaluating with a "
+                         f"network that draws no random numbers), got None with "
+                         f"evaluation={evaluation!r}")
     S = static.preprocess(obs)
     rng_q, rng_pi = _split(static, key, 2) if static.uses_rng else (None, key)
     q_values, _ = static.q_function(params.q, params.function_state, rng_q, S, False)
+    if evaluation and key is None:  # deterministic: the first maximum, no random draw
+        finite = jnp.all(jnp.isfinite(q_values), axis=-1)
+        index = jnp.where(finite, jnp.argmax(q_values, axis=-1).astype(jnp.int32), -1)
+        logp = jnp.where(finite, jnp.float32(0), jnp.float32(jnp.nan))
+        return (PolicyOutput(index + static.action_start, q_values, jnp.float32(0), logp),
+                policy_state)
     if evaluation:
         actions = greedy_index(q_values, rng_pi) + static.action_start
         ties = jnp.sum(q_values == jnp.max(q_values, axis=-1, keepdims=True), axis=-1)
