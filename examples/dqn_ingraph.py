@@ -31,7 +31,9 @@ chunk of vector steps come from one split (every evaluation's from one split per
 resets of a batch of CartPoles are one draw, the network's initialisation keys one split,
 ``predict_func`` runs one forward pass and one draw, and only the online network is kept
 across evaluations. Eight updates per vector step (one per 6.25 env steps) solve in fewer
-env steps than four (a median 70k against 120k over seeds 0-4) for about the same time.
+env steps than four (a median 70k against 120k over seeds 0-4; each env step costs twice
+the updates, about 0.3 CPU-s more per run), which keeps every seed well inside a 150k
+budget.
 
 Run ``python examples/dqn_ingraph.py`` (5 seeds in one call; ``--separate`` compiles and
 runs each seed on its own to time each; ``--help`` for the hyperparameters). The wall
