@@ -6,8 +6,9 @@ a callback. Reported per task: seeds solved (first evaluation at or above the th
 median env steps and median seconds to that evaluation (wall time of ``learn`` up to it,
 compilation included, evaluation excluded), and whether the agent that ``learn(budget)``
 *returns* still meets the threshold (a fresh 10-episode greedy evaluation on other seeds):
-users keep the final agent, not the best evaluation. The rows ``CartPole-v1 C51`` and
-``CartPole-v1 QR-DQN`` are the same defaults with ``distributional="categorical"`` or
+users keep the final agent, not the best evaluation. On FrozenLake, a deterministic maze, the
+returned agent must also take the shortest path (14 steps) to count. The rows
+``CartPole-v1 C51`` and ``CartPole-v1 QR-DQN`` are the same defaults with ``distributional="categorical"`` or
 ``"quantile"`` (a :class:`~coaxlike.StochasticQ` with its default atoms or quantiles).
 
     python -m benchmarks.agents [--quick] [--tasks "CartPole-v1,CartPole-v1 C51"] [--seeds 0-9]
@@ -28,7 +29,8 @@ TASKS = {
     "CartPole-v1": (475.0, 100_000, 5_000, {}),
     "Acrobot-v1": (-100.0, 100_000, 5_000, {}),
     "FrozenLake-v1": (1.0, 200_000, 5_000, {"env_kwargs": {"map_name": "8x8",
-                                                           "is_slippery": False}}),
+                                                           "is_slippery": False},
+                                            "shortest": 14}),
     "LunarLander-v3": (200.0, 300_000, 10_000, {}),
 }
 DEFAULT_SEEDS = {"CartPole-v1": range(10), "Acrobot-v1": range(5), "FrozenLake-v1": range(10),
@@ -83,10 +85,26 @@ def run_seed(task, seed, overrides=None, budget=None):
     total = time.perf_counter() - t0 - state["eval_seconds"]
     final = evaluate_policy(agent, eval_env, 10, seed=20_000 + seed)
     eval_env.close()
-    return {"task": name, "seed": seed, "solved_at": state["solved_at"],
-            "seconds": state["seconds"] if state["seconds"] is not None else total,
-            "run_seconds": total, "final_return": final, "final_ok": final >= threshold,
-            "curve": state["curve"]}
+    out = {"task": name, "seed": seed, "solved_at": state["solved_at"],
+           "seconds": state["seconds"] if state["seconds"] is not None else total,
+           "run_seconds": total, "final_return": final, "final_ok": final >= threshold,
+           "curve": state["curve"]}
+    if "shortest" in extra:  # a deterministic task: does the returned agent take its
+        out["final_steps"] = greedy_episode_length(agent, task, seed)  # shortest path?
+        out["final_ok"] = out["final_ok"] and out["final_steps"] == extra["shortest"]
+    return out
+
+
+def greedy_episode_length(agent, task, seed):
+    """Steps of one greedy episode of ``agent`` (its return is what ``final_return``
+    checks)."""
+    env = make_env(task)
+    s, _ = env.reset(seed=seed)
+    for t in range(1, 10_000):
+        s, _, terminated, truncated, _ = env.step(agent.predict(s)[0])
+        if terminated or truncated:
+            return t
+    return None
 
 
 def _round(agent):

@@ -105,3 +105,23 @@ def test_agents_peers_step_rows_report_wall_and_cpu_per_env_step():
     text = agents_peers.format_table(result)
     assert "0.40 ms wall, 0.90 ms process CPU per env step" in text
     assert "per-seed zoo-steps CPU/SBX: 1.50, 1.50" in text
+
+
+def test_agents_frozen_lake_counts_the_returned_agent_s_path_length():
+    from benchmarks import agents
+
+    class Policy:
+        def __init__(self, act):
+            self.act = act
+
+        def predict(self, s):
+            return self.act(int(s)), None
+
+    # right along the top row, then down the right edge: the 14-step shortest path
+    shortest = Policy(lambda s: 2 if s % 8 < 7 else 1)
+    assert agents.greedy_episode_length(shortest, "FrozenLake-v1", 0) == 14
+    into_hole = Policy(lambda s: 2 if s < 3 else 1)  # right 3, down 2: the hole at (2, 3)
+    assert agents.greedy_episode_length(into_hole, "FrozenLake-v1", 0) == 5
+    stuck = Policy(lambda s: 0)  # left into the wall until the time limit
+    assert agents.greedy_episode_length(stuck, "FrozenLake-v1", 0) == 100
+    assert agents.TASKS["FrozenLake-v1"][3]["shortest"] == 14
