@@ -7,7 +7,8 @@ starts 1000, gamma 0.99, target update every 10 env steps, 128 gradient steps ev
 steps, epsilon 1 -> 0.04 over 8000 env steps, one env. SB3 (and SBX) move the target while
 collecting, so with an interval of 10 < 256 the target is the parameters of the end of the
 last round; coaxlike places syncs among the updates of a round by env step, so the same
-schedule is ``target_update_interval=256`` there (one sync after each round). Every run evaluates greedily
+schedule is ``target_update_interval=256`` with ``tau=1`` there (one hard copy after each
+round; the agent's default is a Polyak average, ``tau=0.005``). Every run evaluates greedily
 (10 episodes, ``evaluate_policy`` of this library for both) every 5000 env steps, excluded
 from its time, and stops at the first evaluation with a mean return >= 475, or at 100k env
 steps. Time to solve = wall seconds from the agent's construction to that evaluation,
@@ -114,7 +115,7 @@ else:
         # to the parameters the round ended with: here, one sync per 256-env-step round
         agent = DQN(gym.make("CartPole-v1"), hidden=(256, 256), learning_rate=2.3e-3,
                     batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                    target_update_interval=256, train_freq=256, gradient_steps=128,
+                    target_update_interval=256, tau=1.0, train_freq=256, gradient_steps=128,
                     exploration=optax.linear_schedule(1.0, 0.04, 8000), n_step=1,
                     double=False, max_grad_norm=10.0, adam_eps=1e-8, seed=seed)
     else:

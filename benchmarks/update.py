@@ -150,7 +150,7 @@ def round_rows(quick=False):
     G, B = ROUND_G, ROUND_B
     agent = DQN(gym.make("CartPole-v1"), hidden=ROUND_HIDDEN, learning_rate=2.3e-3,
                 batch_size=B, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                target_update_interval=256, train_freq=256, gradient_steps=G,
+                target_update_interval=256, tau=1.0, train_freq=256, gradient_steps=G,
                 exploration=optax.linear_schedule(1.0, 0.04, 8000), n_step=1, double=False,
                 max_grad_norm=10.0, seed=0)
     rng = np.random.default_rng(0)
