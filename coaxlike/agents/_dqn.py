@@ -282,8 +282,7 @@ class DQN:
         """The shell's current :class:`~coaxlike.agents.PolicyState`: its step is the env
         steps the exploration schedule has counted (``num_timesteps -
         exploration_start``; 0 while the agent waits for a reward)."""
-        start = self._exploration_start
-        return PolicyState(jnp.int32(0 if start is None else self.num_timesteps - start))
+        return PolicyState(jnp.int32(_learn._exploration_step(self, self.num_timesteps)))
 
     @property
     def exploration_start(self):

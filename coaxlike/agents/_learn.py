@@ -26,7 +26,6 @@ class LoopState:
     resetting: np.ndarray  # bool: the sub-env's next step is the autoreset step
     recent: collections.deque  # the last n + 1 steps given to the tracer (for saving)
     episodes: int = 0
-    reward_seen: bool = False  # a reward other than 0 has arrived (see explore_until_reward)
     last_returns: collections.deque = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=100))
 
@@ -37,9 +36,12 @@ class LoopState:
                    resetting=np.zeros(k, bool), recent=collections.deque(maxlen=n + 1))
 
 
-def _collect(agent, loop, steps, envs, monitor=None):
+def _collect(agent, loop, steps, envs, monitor=None, round_start=0):
     """``steps`` vector steps of ``envs`` (the agent's, or a monitor over them) with
-    ``agent.policy``; returns the finished episodes' returns.
+    ``agent.policy``, inside the training round that began at env step ``round_start``;
+    returns the finished episodes' returns. While the agent waits for its first reward
+    (``agent.exploration_start is None``), the first reward other than 0 sets it to
+    ``round_start``.
 
     Per step, the host work that does not feed the next action (tracing, the episode
     counters) runs *after* the next action's compiled draw is dispatched, so that it
@@ -79,8 +81,8 @@ def _collect(agent, loop, steps, envs, monitor=None):
             if monitor is not None:  # its episode scalars at the agent's env-step count
                 monitor.T = agent.num_timesteps
             S_next, R, terminated, truncated, _ = envs.step(A)
-            if not loop.reward_seen and np.any(R != 0):
-                loop.reward_seen = True
+            if agent._exploration_start is None and np.count_nonzero(R):
+                agent._exploration_start = round_start
             if start is not None and step + 1 < steps:  # the next action, in flight
                 try:
                     pending = start(S_next, step + 1)
@@ -186,9 +188,7 @@ def learn(agent, total_timesteps, *, callback, progress_bar, eval_env, eval_freq
                     hp_set = hp
             before = agent.num_timesteps
             steps = min(per_round - done_in_round, -(-(end - agent.num_timesteps) // k))
-            finished = _collect(agent, loop, steps, logger.env, logger.monitor)
-            if agent._exploration_start is None and loop.reward_seen:
-                agent._exploration_start = round_start
+            finished = _collect(agent, loop, steps, logger.env, logger.monitor, round_start)
             loss = None
             if ((agent.num_timesteps // k) % per_round == 0
                     and agent.num_timesteps >= c["learning_starts"]

@@ -126,8 +126,7 @@ def serial_tree(agent, include_buffer):
             "tracer": _tracer_steps(agent)}
     if agent._config.get("explore_until_reward"):  # the schedule's origin: -1 while waiting
         start = agent._exploration_start
-        tree["exploration_start"] = np.array([-1 if start is None else start,
-                                              loop.reward_seen], np.int64)
+        tree["exploration_start"] = np.int64(-1 if start is None else start)
     if include_buffer:
         tree["replay"] = _replay_tree(agent.buffer)
     return tree
@@ -147,9 +146,8 @@ def serial_restore(agent, tree):
     loop.resetting, loop.episodes = np.array(saved["resetting"]), episodes
     loop.last_returns = collections.deque(maxlen=100)
     if "exploration_start" in tree:
-        start, seen = (int(x) for x in tree["exploration_start"])
+        start = int(tree["exploration_start"])
         agent._exploration_start = None if start < 0 else start
-        loop.reward_seen = bool(seen)
     _replay_tracer(agent, tree["tracer"])
     if "replay" in tree:
         _restore_replay(agent.buffer, tree["replay"])
