@@ -8,8 +8,9 @@ compilation included, evaluation excluded), and whether the agent that ``learn(b
 *returns* still meets the threshold (a fresh 10-episode greedy evaluation on other seeds):
 users keep the final agent, not the best evaluation. On FrozenLake, a deterministic maze, the
 returned agent must also take the shortest path (14 steps) to count. The rows
-``CartPole-v1 C51`` and ``CartPole-v1 QR-DQN`` are the same defaults with ``distributional="categorical"`` or
-``"quantile"`` (a :class:`~coaxlike.StochasticQ` with its default atoms or quantiles).
+``CartPole-v1 C51`` and ``CartPole-v1 QR-DQN`` are the same defaults with
+``distributional="categorical"`` or ``"quantile"`` (a :class:`~coaxlike.StochasticQ` with
+its default atoms or quantiles).
 
     python -m benchmarks.agents [--quick] [--tasks "CartPole-v1,CartPole-v1 C51"] [--seeds 0-9]
         [--set name=value ...] [--json PATH]
@@ -99,12 +100,15 @@ def greedy_episode_length(agent, task, seed):
     """Steps of one greedy episode of ``agent`` (its return is what ``final_return``
     checks)."""
     env = make_env(task)
-    s, _ = env.reset(seed=seed)
-    for t in range(1, 10_000):
-        s, _, terminated, truncated, _ = env.step(agent.predict(s)[0])
-        if terminated or truncated:
-            return t
-    return None
+    try:
+        s, _ = env.reset(seed=seed)
+        for t in range(1, 10_000):
+            s, _, terminated, truncated, _ = env.step(agent.predict(s)[0])
+            if terminated or truncated:
+                return t
+        return None
+    finally:
+        env.close()
 
 
 def _round(agent):
