@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_seed
+from ._seeding import with_seed_key
 from ._signatures import check_preprocessor, modeltype
 from ._transforms import _transform_pair
 
@@ -107,19 +108,31 @@ def _bad_return(obj, params, state, key, what, got, batch, want_of_batch):
                      f"on a batch of {batch} it returned {got})")
 
 
-def _init(obj, key, batch=2):
+def _init(obj, seed, batch=2, more_keys=None):
     """Initialise ``obj``'s network on example data built from its spaces and set
-    ``obj.uses_rng``; return ``(params, state, output shapes, batch)``."""
+    ``obj.uses_rng``; return ``(params, state, key, extra, output shapes, batch)``.
+
+    The seed's key is split in two: the first initialises the network, the second is
+    returned as ``key`` (the object's own), and ``extra`` is ``more_keys(key)`` (``None``
+    without it). All in one compiled program (:func:`~coaxlike._seeding.with_seed_key`)
+    instead of one eager dispatch and compile per key operation and initialiser op: the
+    values of ``init_key, key = jax.random.split(jax.random.key(seed))`` and an eager
+    initialisation."""
     args = _example_args(obj, batch)
-    # one compiled program instead of one eager dispatch (and compile) per initialiser op
-    params, state = jax.jit(lambda k, *a: obj._transformed.init(k, *a, True))(key, *args)
+
+    def init(seed_key, *args):
+        init_key, key = jax.random.split(seed_key)
+        params, state = obj._transformed.init(init_key, *args, True)
+        return params, state, key, (None if more_keys is None else more_keys(key))
+
+    params, state, key, extra = with_seed_key(init, seed, *args)
     out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *args, False), params, state)
     try:  # haiku refuses rng=None when the forward pass draws random numbers
         jax.eval_shape(lambda p, s: obj.function(p, s, None, *args, True), params, state)
         obj.uses_rng = False
     except ValueError:
         obj.uses_rng = True
-    return params, state, out, batch
+    return params, state, key, extra, out, batch
 
 
 def _setup(obj, func, env, observation_preprocessor, action_preprocessor, value_transform,

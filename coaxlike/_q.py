@@ -10,7 +10,7 @@ from ._checks import check_unit
 from ._model import (_bad_return, _call_inputs, _default_action_preprocessor, _init, _setup,
                      _wire)
 from ._transforms import _describe_transform, _qualname
-from ._tree_check import as_checked_tree, check_same_tree, fresh_containers
+from ._tree_check import as_checked_tree, check_same_tree, copy_arrays, fresh_containers
 
 __all__ = ["Q"]
 
@@ -86,8 +86,7 @@ class Q:
         _setup(self, func, env, observation_preprocessor, action_preprocessor, value_transform,
                random_seed)
         self._build()
-        init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
-        self._params, self._function_state = self._init_and_check(init_key)
+        self._params, self._function_state, self._key = self._init_and_check()
 
     # built by _build() from func, the spaces and the preprocessors: not pickled
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2", "_check_s",
@@ -116,8 +115,8 @@ class Q:
             self.action_preprocessor = _default_action_preprocessor(self.action_space)
         self._build()
 
-    def _init_and_check(self, key):
-        params, state, out, batch = _init(self, key)
+    def _init_and_check(self):
+        params, state, key, _, out, batch = _init(self, self.random_seed)
         def want_of(b):
             return (b, self.n_actions) if self.modeltype == 2 else (b,)
 
@@ -130,7 +129,7 @@ class Q:
         if not jnp.issubdtype(out[0].dtype, jnp.floating):
             raise TypeError("func has bad return dtype; expected a subdtype of jnp.floating, "
                             f"got dtype={out[0].dtype}")
-        return params, state
+        return params, state, key
 
     # --- parameters and state --------------------------------------------------------------
 
@@ -170,8 +169,8 @@ class Q:
         """
         new = object.__new__(type(self))   # not copy.copy: that would rebuild via pickling
         new.__dict__.update(self.__dict__)
-        new._params = jax.tree_util.tree_map(jnp.array, self._params)
-        new._function_state = jax.tree_util.tree_map(jnp.array, self._function_state)
+        new._params = copy_arrays(self._params)
+        new._function_state = copy_arrays(self._function_state)
         return new
 
     def soft_update(self, other, tau):

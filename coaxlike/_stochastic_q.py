@@ -187,9 +187,8 @@ class StochasticQ:
                                  f"under value_transform, got ({low}, {high})")
             self.atoms = np.linspace(low, high, num_bins, dtype=np.float32)
         self._build()
-        init_key, self._key = jax.random.split(jax.random.key(self.random_seed))
-        self._sample_key = jax.random.fold_in(self._key, 3)
-        self._params, self._function_state = self._init_and_check(init_key)
+        (self._params, self._function_state, self._key,
+         self._sample_key) = self._init_and_check()
 
     # built by _build() from func, the spaces, the preprocessors and the support: not pickled
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2",
@@ -213,8 +212,9 @@ class StochasticQ:
         self._mean_jit = jax.jit(self._mean)
         self._sample_jit = jax.jit(self._sample)
 
-    def _init_and_check(self, key):
-        params, state, out, batch = _init(self, key)
+    def _init_and_check(self):
+        params, state, key, sample_key, out, batch = _init(
+            self, self.random_seed, more_keys=lambda key: jax.random.fold_in(key, 3))
         want, what = (((batch, self.n_actions, self.num_bins), "(batch, n_actions, num_bins)")
                       if self.modeltype == 2 else ((batch, self.num_bins), "(batch, num_bins)"))
         for name, leaf in out.items():
@@ -224,7 +224,7 @@ class StochasticQ:
                                 f"got {leaf.shape}")
             if not jnp.issubdtype(leaf.dtype, jnp.floating):
                 raise TypeError(f"func must return floating-point {name!r}, got {leaf.dtype}")
-        return params, state
+        return params, state, key, sample_key
 
     # --- parameters and state: shared with Q (same fields, same checks) ------------------
 

@@ -82,3 +82,11 @@ def fresh_containers(tree):
     if kind is list or kind is tuple:
         return kind(fresh_containers(v) for v in tree)
     return tree
+
+
+def copy_arrays(tree):
+    """A pytree of new JAX arrays with the values of ``tree``'s: buffers of their own, so
+    that a donated or overwritten original cannot reach the copy. A device-to-device copy
+    (``jax.device_put(x, may_alias=False)``), no compiled program per leaf shape as
+    ``jnp.array(x)`` would be."""
+    return jax.tree_util.tree_map(lambda x: jax.device_put(x, may_alias=False), tree)

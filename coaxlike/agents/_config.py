@@ -4,6 +4,8 @@
 import math
 import numbers
 
+import jax
+
 from .._checks import as_real, check_bool, check_int
 
 __all__ = []  # private module
@@ -52,13 +54,22 @@ def number_or_schedule(value, name, low, high, *, low_open=False):
     """A float in range (checked) or a callable schedule (checked at step 0)."""
     if callable(value):
         try:
-            first = float(value(0))
+            first = float(_at_step_0(value))
         except Exception as error:  # noqa: BLE001 - report any failure as a bad argument
             raise ValueError(f"{name} must be a number or a schedule step -> number; calling "
                              f"it at step 0 failed: {error!r}") from error
         real_in(first, f"{name}(0)", low, high, low_open=low_open)
         return value
     return real_in(value, name, low, high, low_open=low_open)
+
+
+def _at_step_0(schedule):
+    """``schedule(0)``, as one compiled call when it traces (one compile instead of one per
+    eager operation of the schedule), else eagerly (whose error is then reported)."""
+    try:
+        return jax.jit(schedule)(0)
+    except Exception:  # noqa: BLE001 - not traceable: the eager call tells what is wrong
+        return schedule(0)
 
 
 def agent_config(n_envs, env_id, *, hidden, buffer_size, learning_starts, batch_size, gamma,

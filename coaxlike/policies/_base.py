@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed
+from .._seeding import fold_in_seed
 from .._q import Q
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
@@ -75,10 +76,10 @@ class ValuePolicy:
             raise TypeError(f"{type(self).__name__} needs a Discrete action space, got "
                             f"{q.action_space!r}")
         self.q = q
-        self._hp = jnp.float32(self._check_hp(hyperparameter))
+        self._hp = jnp.asarray(np.float32(self._check_hp(hyperparameter)))
         random_seed = check_seed(random_seed)  # None: q's (always set: Q draws one)
         self.random_seed = q.random_seed if random_seed is None else random_seed
-        self._key = jax.random.fold_in(jax.random.key(self.random_seed), self._seed_salt)
+        self._key = fold_in_seed(self.random_seed, self._seed_salt)
         self._ties = 0  # tie-breaks drawn by mode() under the current key (see _break_ties)
         self._build()
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed, check_unit
+from .._seeding import fold_in_seed
 from .._tree_check import check_same_tree, fresh_containers
 from ..value_losses import huber
 from . import _learner_files
@@ -122,12 +123,13 @@ class TDLearner:
         self.optimizer, self._optimizer_name = _check_optimizer(optimizer)
         self.loss_function = huber if loss_function is None else loss_function
         values = {"lambda_": lambda_, **(_hyperparams or {})}
-        self._hyperparams = {name: jnp.float32(check(values[name], name))
+        self._hyperparams = {name: jnp.asarray(np.float32(check(values[name], name)))
                              for name, check in self._hp_checks.items()}
-        self._opt_state = self.optimizer.init(q.params)
         random_seed = check_seed(random_seed)
         self.random_seed = q.random_seed if random_seed is None else random_seed
-        self._key = jax.random.fold_in(jax.random.key(self.random_seed), 7)
+        self._opt_state = self.optimizer.init(q.params)
+        # one compiled call (once per process), not three eager ones: the same key
+        self._key = fold_in_seed(self.random_seed, 7)
         compiled = compile_learner(self, q, pi_targ, pi_source, loss_function)
         self._spec, self._drop = compiled.spec, {}
         self._retrace = self.off_policy_correction == "retrace"

@@ -1,0 +1,67 @@
+"""Building an object's initial arrays from its integer seed in one compiled call.
+
+Each eager JAX operation on a fresh shape compiles a program of its own (5-60 ms on a CPU:
+a key from a seed, a split, a fold-in, a zero-filled array per parameter shape), so an
+object that makes its key and its zeros op by op spends most of its construction
+compiling. :func:`with_seed_key` runs the whole initialisation as one program instead, with
+the key made inside it: the same arrays, bit for bit, as the eager operations give.
+"""
+import functools
+
+import jax
+import numpy as np
+
+__all__ = []  # private module
+
+_INT32 = np.iinfo(np.int32)
+
+
+def with_seed_key(fn, seed, *args):
+    """``fn(jax.random.key(seed), *args)`` as one compiled call.
+
+    ``seed`` is an int; the key is of the default PRNG implementation in force at the call.
+    A seed that fits int32 is passed into the call and made into a key there (the same key
+    as ``jax.random.key(seed)`` eagerly); a larger one (which JAX folds from 64 bits on the
+    host) is made into a key eagerly first. ``fn`` must be traceable; its result's arrays
+    are JAX arrays.
+
+    Args:
+        fn: ``fn(key, *args) -> pytree``.
+        seed: a Python int.
+        *args: arrays (pytrees) passed through.
+
+    Returns:
+        ``fn``'s result.
+
+    Examples:
+        >>> import jax
+        >>> keys = with_seed_key(lambda key: jax.random.split(key), 3)
+        >>> bool((jax.random.key_data(keys)
+        ...       == jax.random.key_data(jax.random.split(jax.random.key(3)))).all())
+        True
+    """
+    impl = jax.config.jax_default_prng_impl  # passed: jit's cache does not key on it
+    if _INT32.min <= seed <= _INT32.max:
+        return _from_seed(np.int32(seed), args, fn=fn, impl=impl)
+    return _from_key(jax.random.key(seed, impl=impl), args, fn=fn)
+
+
+def fold_in_seed(seed, data):
+    """``jax.random.fold_in(jax.random.key(seed), data)`` as one compiled call, compiled
+    once per process and PRNG implementation (``data`` an int, traced)."""
+    return with_seed_key(_fold_in, seed, np.uint32(data))
+
+
+def _fold_in(key, data):
+    return jax.random.fold_in(key, data)
+
+
+# fn static: a module-level fn compiles once per process, a closure once per call
+@functools.partial(jax.jit, static_argnames=("fn", "impl"))
+def _from_seed(seed, args, *, fn, impl):
+    return fn(jax.random.key(seed, impl=impl), *args)
+
+
+@functools.partial(jax.jit, static_argnames=("fn",))
+def _from_key(key, args, *, fn):
+    return fn(key, *args)

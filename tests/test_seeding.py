@@ -1,0 +1,100 @@
+"""Initial arrays made from a seed in one compiled call (coaxlike._seeding): the same values
+as the eager key operations, for every seed and PRNG implementation, and few compiles."""
+import gymnasium as gym
+import haiku as hk
+import jax
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import coaxlike
+from coaxlike._seeding import fold_in_seed, with_seed_key
+
+IMPLS = ("threefry2x32", "unsafe_rbg")
+EDGE_SEEDS = (0, 1, -1, 2**31 - 1, -2**31, 2**31, 2**32 - 1, 2**40, -2**40)
+
+
+def _data(key):
+    return np.asarray(jax.random.key_data(key))
+
+
+def _split(key):
+    return jax.random.split(key, 3)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("seed", EDGE_SEEDS)
+def test_keys_equal_the_eager_ones(impl, seed):
+    with jax.default_prng_impl(impl):
+        np.testing.assert_array_equal(_data(with_seed_key(_split, seed)),
+                                      _data(jax.random.split(jax.random.key(seed), 3)))
+        np.testing.assert_array_equal(_data(fold_in_seed(seed, 7)),
+                                      _data(jax.random.fold_in(jax.random.key(seed), 7)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(-2**62, 2**62), data=st.integers(0, 2**32 - 1))
+def test_fold_in_equals_the_eager_one(seed, data):
+    np.testing.assert_array_equal(_data(fold_in_seed(seed, data)),
+                                  _data(jax.random.fold_in(jax.random.key(seed), data)))
+
+
+def test_the_implementation_in_force_is_used():
+    """jit's cache does not tell PRNG implementations apart: the helper must."""
+    a = with_seed_key(_split, 5)
+    with jax.default_prng_impl("unsafe_rbg"):
+        b = with_seed_key(_split, 5)
+        c = fold_in_seed(5, 1)
+    assert _data(a).shape == (3, 2) and _data(b).shape == (3, 4) and _data(c).shape == (4,)
+    assert jax.random.key_impl(b) == jax.random.key_impl(jax.random.key(0, impl="unsafe_rbg"))
+
+
+def _func(S, is_training):
+    return hk.nets.MLP([8, 2])(S)
+
+
+@pytest.mark.parametrize("seed", (3, 2**33))
+def test_q_params_and_key_from_its_seed(seed):
+    """Q's parameters are the network's (compiled) initialisation with the first half of
+    ``split(key(seed))``, its key the second half; a learner's key is ``fold_in(key(seed),
+    7)`` and its optimizer state the optimizer's initial state (all as made eagerly)."""
+    env = gym.make("CartPole-v1")
+    q = coaxlike.Q(_func, env, random_seed=seed)
+    init_key, key = jax.random.split(jax.random.key(seed))
+    S = np.zeros((2, 4), np.float32)
+    # jitted, as Q initialises (eager op-by-op initialisation differs in the last bit)
+    params, state = jax.jit(lambda k: hk.transform_with_state(_func).init(k, S, True))(
+        init_key)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, q.params, params)
+    np.testing.assert_array_equal(_data(q._key), _data(key))
+    learner = coaxlike.td_learning.QLearning(q, optimizer=optax.adam(1e-3))
+    np.testing.assert_array_equal(_data(learner._key),
+                                  _data(jax.random.fold_in(jax.random.key(seed), 7)))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, learner.optimizer_state,
+                           optax.adam(1e-3).init(params))
+
+
+_COUNT_COMPILES = """
+import jax
+from coaxlike.agents import DQN
+names = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda name, secs, **kw: names.append(name)
+    if name == "/jax/core/compile/backend_compile_duration" else None)
+DQN("CartPole-v1", seed=11, n_envs=1)
+print(len(names))
+"""
+
+
+@pytest.mark.slow
+def test_building_an_agent_compiles_a_few_programs():
+    """In a fresh process, DQN's parts make their keys and checks in a few compiled programs
+    (the network's initialisation with its key split, one fold-in per process, the
+    schedule's check), not one per eager operation: 11 compiles, of which 5 are the
+    optimizer's zeros (one per parameter shape); there were 25."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _COUNT_COMPILES], capture_output=True,
+                         text=True, check=True, timeout=300)
+    assert 1 <= int(out.stdout.split()[-1]) <= 12, out.stdout
