@@ -98,3 +98,35 @@ def test_building_an_agent_compiles_a_few_programs():
     out = subprocess.run([sys.executable, "-c", _COUNT_COMPILES], capture_output=True,
                          text=True, check=True, timeout=300)
     assert 1 <= int(out.stdout.split()[-1]) <= 12, out.stdout
+
+
+def test_a_learners_optimizer_state_is_made_from_the_parameters_it_was_built_with():
+    """The optimizer state is made on first use, from q's parameters at construction: an
+    optimizer whose state holds the parameters sees those, not later ones."""
+    from coaxlike._deferred import Deferred
+    env = gym.make("CartPole-v1")
+    q = coaxlike.Q(_func, env, random_seed=0)
+    built_with = q.params
+    holds_params = optax.GradientTransformation(lambda params: {"p": params},
+                                                lambda g, s, p=None: (g, s))
+    learner = coaxlike.td_learning.QLearning(q, optimizer=holds_params)
+    assert isinstance(learner.__dict__["_opt_state"], Deferred)
+    assert isinstance(learner.__dict__["_key"], Deferred)
+    q.params = jax.tree_util.tree_map(lambda x: x + 1, q.params)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, learner.optimizer_state["p"],
+                           built_with)
+    assert not isinstance(learner.__dict__["_opt_state"], Deferred)  # made once, kept
+
+
+def test_an_agent_built_for_its_functions_makes_no_optimizer_state_or_keys():
+    from coaxlike._deferred import Deferred
+    from coaxlike.agents import DQN
+    agent = DQN("CartPole-v1", hidden=(8,), n_envs=1)
+    params = agent.init_params(jax.random.key(0))
+    agent.init_optimizer(params)
+    for obj, name in ((agent.learner, "_opt_state"), (agent.learner, "_key"),
+                      (agent.policy, "_key")):
+        assert isinstance(obj.__dict__[name], Deferred), name
+    np.testing.assert_array_equal(  # made when read: the value made eagerly before
+        _data(agent.policy._key),
+        _data(jax.random.fold_in(jax.random.key(0), type(agent.policy)._seed_salt)))

@@ -243,7 +243,7 @@ class DQN:
             pi=pi, schedule=exploration or (lambda step, hp=pi._hp: hp),
             update=self.learner.update_func, step=self.learner._step_func,
             td_error=self.learner.td_error_func,
-            hyperparams=self.learner.learner_state.hyperparams, uses_rng=self.q.uses_rng,
+            hyperparams=dict(self.learner._hyperparams), uses_rng=self.q.uses_rng,
             action_start=self.q.action_start,
             env_steps_num=self._config["train_freq"] * self._config["n_envs"],
             target_den=self._config["gradient_steps"] * self._config["target_update_interval"],

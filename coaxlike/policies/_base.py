@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed
+from .._deferred import Deferred, deferred_attribute
 from .._seeding import fold_in_seed
 from .._q import Q
 from .._stochastic_q import StochasticQ
@@ -62,6 +63,7 @@ class ValuePolicy:
     _hp_name = None
     _builder = None
     _seed_salt = 0
+    _key = deferred_attribute()
     # built from q by _build(): not pickled, rebuilt on unpickling
     _DERIVED = ("logits_func", "sample_func", "mode_func", "log_proba_func", "_sample_jit",
                 "_mode_jit", "_greedy_jit", "_logits_jit", "_log_proba_jit", "_round_jit",
@@ -79,7 +81,8 @@ class ValuePolicy:
         self._hp = jnp.asarray(np.float32(self._check_hp(hyperparameter)))
         random_seed = check_seed(random_seed)  # None: q's (always set: Q draws one)
         self.random_seed = q.random_seed if random_seed is None else random_seed
-        self._key = fold_in_seed(self.random_seed, self._seed_salt)
+        # made on first use (the functional API never needs it), in one compiled call
+        self._key = Deferred(fold_in_seed, self.random_seed, self._seed_salt)
         self._ties = 0  # tie-breaks drawn by mode() under the current key (see _break_ties)
         self._build()
 

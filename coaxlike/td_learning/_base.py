@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed, check_unit
+from .._deferred import Deferred, deferred_attribute
 from .._seeding import fold_in_seed
 from .._tree_check import check_same_tree, fresh_containers
 from ..value_losses import huber
@@ -102,6 +103,8 @@ class TDLearner:
     _pi_targ_required = False
     _box_needs_pi_targ = False
     _hp_checks = {"lambda_": check_unit}  # name -> check(value, name) -> float
+    _opt_state = deferred_attribute()
+    _key = deferred_attribute()
 
     def __init__(self, q, pi_targ=None, q_targ=None, optimizer=None, loss_function=None,
                  policy_regularizer=None, *, off_policy_correction=None, lambda_=1.0,
@@ -127,9 +130,10 @@ class TDLearner:
                              for name, check in self._hp_checks.items()}
         random_seed = check_seed(random_seed)
         self.random_seed = q.random_seed if random_seed is None else random_seed
-        self._opt_state = self.optimizer.init(q.params)
-        # one compiled call (once per process), not three eager ones: the same key
-        self._key = fold_in_seed(self.random_seed, 7)
+        # made on first use (the functional API never needs them), from q's parameters now;
+        # the key in one compiled call (once per process), not three eager ones
+        self._opt_state = Deferred(self.optimizer.init, q.params)
+        self._key = Deferred(fold_in_seed, self.random_seed, 7)
         compiled = compile_learner(self, q, pi_targ, pi_source, loss_function)
         self._spec, self._drop = compiled.spec, {}
         self._retrace = self.off_policy_correction == "retrace"
