@@ -2,8 +2,10 @@
 
 What it shows, top to bottom:
 
-1. a :class:`coaxlike.agents.DQN` built once on the host only for its *pure* functions
-   (the baselax-style functional API): ``agent.init_params``, ``agent.init_optimizer``,
+1. a :class:`coaxlike.agents.DQN` built once on the host for its *pure* functions (the
+   baselax-style functional API; built with the seed, its parameters are the seed's
+   initial ones, and its optimizer state and keys, never needed, are never made):
+   ``agent.init_params``, ``agent.init_optimizer``,
    ``agent.predict_func`` (epsilon from its optax schedule, evaluated in-graph from the
    policy state's step counter; one forward pass and one random draw per call) and
    ``agent.train_func`` (a ``lax.scan`` of the learner's updates, each followed by the
@@ -25,8 +27,9 @@ Most of the run's time is building, tracing and compiling it. XLA:CPU compiles e
 190 here: see the in-graph section of the performance page for where they come from. The
 run is compiled with XLA's classic CPU fusion emitters (:func:`compiler_options`: about two
 thirds of the compile time of the default emitters, same results bit for bit), and the
-agent is built under the run's PRNG implementation (its unused network initialisation
-compiles faster). The program is kept small to trace and optimise: the keys of a whole
+agent is built under the run's PRNG implementation (its network initialisation compiles
+faster); a single seed's run takes the agent's parameters as an argument instead of
+compiling the initialisation again. The program is kept small to trace and optimise: the keys of a whole
 chunk of vector steps come from one split (every evaluation's from one split per run), the
 resets of a batch of CartPoles are one draw, the network's initialisation keys one split,
 ``predict_func`` runs one forward pass and one draw, and only the online network is kept
@@ -41,6 +44,7 @@ seconds printed include compilation.
 """
 import argparse
 import dataclasses
+import gc
 import time
 from typing import Any, NamedTuple
 
@@ -69,14 +73,14 @@ class Config:
     """
 
     num_envs: int = 50  # parallel CartPoles per seed, one buffer
-    n_step: int = 3
+    n_step: int = 5
     gamma: float = 0.99
-    learning_rate: float = 3e-3
+    learning_rate: float = 5e-3
     batch_size: int = 64
     buffer_capacity: int = 50_000
     warmup_steps: int = 1_000  # env steps before the first update
     updates_per_step: int = 8  # gradient updates per vector step (6.25 env steps each)
-    target_period: int = 200  # gradient updates between hard target syncs
+    target_period: int = 100  # gradient updates between hard target syncs
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 20_000  # env steps
@@ -97,13 +101,16 @@ class Config:
 
 # --- the agent, built once on the host for its pure functions -------------------------------
 
-def make_agent(config):
+def make_agent(config, seed=0):
     """A :class:`~coaxlike.agents.DQN` whose pure functions train every seed.
 
-    Its own parameters, buffer and envs are never used; its configuration is: one round is
-    one vector step of ``num_envs`` env steps with ``updates_per_step`` updates, so a target
-    sync every ``target_period`` updates is one every ``target_period * num_envs /
-    updates_per_step`` env steps.
+    Its buffer and env are never used, and its parameters only as a single seed's starting
+    point (see :func:`run`); its configuration is: one round is
+    ``num_envs`` env steps with ``updates_per_step`` updates, so a target sync every
+    ``target_period`` updates is one every ``target_period * num_envs / updates_per_step``
+    env steps. One CartPole stepped ``num_envs`` times per round stands for the
+    ``num_envs`` CartPoles stepped once: the same env steps per round, so the same target
+    syncs, for one env to make.
     """
     def func(S, is_training):
         if hk.running_init():  # every layer's initialisation key from one split
@@ -114,19 +121,22 @@ def make_agent(config):
     if interval != int(interval):
         raise ValueError("target_period * num_envs / updates_per_step must be an integer, got "
                          f"{interval}")
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * config.num_envs)
-    # the agent's own keys of the run's PRNG: its network's initialisation (which the run
-    # never uses) compiles in about half the time with unsafe_rbg keys as with threefry
+    env = gym.make("CartPole-v1")
+    # the agent's keys of the run's PRNG: its parameters are the seed's initial ones (see
+    # init), and its network's initialisation compiles in about half the time with
+    # unsafe_rbg keys as with threefry
     with jax.default_prng_impl(config.prng_impl):
-        agent = DQN(envs, func, learning_rate=config.learning_rate,
+        agent = DQN(env, func, learning_rate=config.learning_rate,
                     batch_size=config.batch_size, buffer_size=config.batch_size,
-                    gamma=config.gamma, train_freq=1, gradient_steps=config.updates_per_step,
+                    gamma=config.gamma, train_freq=config.num_envs,
+                    gradient_steps=config.updates_per_step,
                     target_update_interval=int(interval), tau=1.0, max_grad_norm=None,
                     n_step=config.n_step, double=config.double_q,
                     exploration=optax.linear_schedule(config.epsilon_start,
                                                       config.epsilon_end,
-                                                      config.epsilon_decay_steps))
-    envs.close()
+                                                      config.epsilon_decay_steps),
+                    seed=seed)
+    env.close()
     return agent
 
 
@@ -211,9 +221,10 @@ class Functions(NamedTuple):
     train: Any  # key -> results; call as jax.vmap(train, axis_name=SEEDS)(keys)
 
 
-def make_functions(config):
-    """Build the agent once and the pure functions of one seed's run around it."""
-    agent = make_agent(config)
+def make_functions(config, seed=0):
+    """Build the agent once (with ``seed``: see :func:`run`) and the pure functions of one
+    seed's run around it."""
+    agent = make_agent(config, seed)
     buffer = PytreeReplayBuffer(config.buffer_capacity)
     N = config.num_envs
     warmup_vector_steps = -(-config.warmup_steps // N)
@@ -231,9 +242,15 @@ def make_functions(config):
                               window=push(carry.window, new),
                               vector_steps=carry.vector_steps + 1)
 
-    def init(key):
-        k_net, k_env, k_carry = jax.random.split(key, 3)
-        params = agent.init_params(k_net)
+    def init(key, params=None):
+        """A seed's first carry from its key. The first half of the key's split initialises
+        the network, as in ``DQN(..., seed=seed)``: ``params``, that agent's
+        :attr:`~coaxlike.agents.DQN.params`, gives the same carry without initialising the
+        network again."""
+        k_params, k_run = jax.random.split(key)
+        k_env, k_carry = jax.random.split(k_run)
+        if params is None:
+            params = agent.init_params(k_params)
         env_states, obs = cartpole.reset_batch(k_env, N)
         zeros = lambda dtype, *shape: jnp.zeros((config.n_step, N, *shape), dtype)
         window = Window(zeros(jnp.float32, 4), zeros(jnp.int32), zeros(jnp.float32),
@@ -310,7 +327,7 @@ def make_functions(config):
     def online(params):
         return params.q, params.function_state
 
-    def train(key, together=True):
+    def train(key, together=True, params=None):
         """One seed's run, to be called as ``jax.vmap(train, axis_name=SEEDS)(keys)``.
 
         The seeds train side by side and stop together, when every seed has reached a greedy
@@ -321,9 +338,11 @@ def make_functions(config):
         :class:`~coaxlike.agents.DQNParams`, the target a copy of it: only the online network
         is kept across evaluations, one select per leaf fewer to compile).
         ``together=False``: a seed alone, called without ``vmap`` (its own stopping test).
+        ``params``: the seed's initial parameters if already made (see :func:`init`).
         """
-        k_init, k_eval = jax.random.split(key)
-        carry = init(k_init)
+        carry = init(key, params)
+        k_eval, k_carry = jax.random.split(carry.key)
+        carry = carry._replace(key=k_carry)
         # every evaluation's keys from one split: no random-number call of its own
         eval_keys = jax.random.split(k_eval, max_evals)
         scores = jnp.full(max_evals, jnp.nan, jnp.float32)
@@ -380,8 +399,16 @@ def compiler_options():
 def run(config, seeds):
     """Build, compile and run ``train`` vmapped over ``seeds``, timing each phase.
 
-    A single seed runs without ``vmap`` (``train(key, together=False)``): the same results,
-    about a third less tracing.
+    A single seed runs without ``vmap`` (``train(key, together=False)``, about a third less
+    tracing), and starts from the parameters of the agent, built with that seed: the
+    network's initialisation is compiled once (by the agent), not again in the run. Several
+    seeds initialise theirs in the run, from the same keys (the same
+    values, up to the rounding of a differently compiled initialisation).
+
+    The Python objects alive before the call are frozen out of the cyclic garbage collector
+    during it (``gc.freeze``): tracing allocates a few hundred thousand objects, and the
+    collector's full passes over every live object (JAX's own included) took about 0.1 s
+    of it.
 
     Returns:
         dict: ``seconds`` (wall, from building the agent to the results on the host, so
@@ -390,19 +417,32 @@ def run(config, seeds):
         budget), ``eval_returns`` and ``updates``; the vmapped ``params``
         (:class:`~coaxlike.agents.DQNParams`); and the ``functions`` built.
     """
+    gc.freeze()
+    try:
+        return _run(config, seeds)
+    finally:
+        gc.unfreeze()
+
+
+def _run(config, seeds):
     t0 = time.perf_counter()
-    functions = make_functions(config)
+    functions = make_functions(config, seed=seeds[0])
     keys = seed_keys(config, seeds)
     t1 = time.perf_counter()
-    if len(keys) == 1:  # the same results without vmap, which costs a third of the tracing
-        def program(keys):
-            out = functions.train(keys[0], together=False)
+    if len(keys) == 1:  # without vmap, which costs a third of the tracing
+        params = functions.agent.params
+
+        def program(keys, params):
+            out = functions.train(keys[0], together=False, params=params)
             return jax.tree_util.tree_map(lambda x: x[None], out)
     else:
-        program = jax.vmap(functions.train, axis_name=SEEDS)
-    train = jax.jit(program).lower(keys).compile(compiler_options())
+        params = None
+
+        def program(keys, params):
+            return jax.vmap(functions.train, axis_name=SEEDS)(keys)
+    train = jax.jit(program).lower(keys, params).compile(compiler_options())
     t2 = time.perf_counter()
-    out = jax.block_until_ready(train(keys))
+    out = jax.block_until_ready(train(keys, params))
     t3 = time.perf_counter()
     result = {k: np.asarray(v) for k, v in out.items() if k != "params"}
     return {"seconds": t3 - t0, "setup_seconds": t1 - t0, "compile_seconds": t2 - t1,

@@ -90,6 +90,21 @@ def test_tiny_run_compiles_once_and_returns_finite_shaped_results(monkeypatch):
     assert agent.predict(obs)[0] in (0, 1)
 
 
+def test_a_seed_starts_from_the_parameters_of_the_agent_built_with_it():
+    """run() passes a single seed's agent's params into the compiled run instead of
+    initialising the network there: they are what init() makes from the seed's key."""
+    functions = dqn_ingraph.make_functions(TINY, seed=3)
+    agent = functions.agent
+    key = dqn_ingraph.seed_keys(TINY, [3])[0]
+    made, given = jax.jit(functions.init)(key), jax.jit(functions.init)(key, agent.params)
+    made, given = (carry._replace(key=jax.random.key_data(carry.key)) for carry in (made, given))
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-7),
+                           made, given)
+    other = dqn_ingraph.make_agent(TINY, seed=4).params.q
+    assert not np.allclose(jax.tree_util.tree_leaves(other)[1],
+                           jax.tree_util.tree_leaves(agent.params.q)[1])
+
+
 def test_config_rejects_eval_every_not_a_multiple_of_num_envs():
     with pytest.raises(ValueError, match="eval_every must be a multiple of num_envs"):
         dqn_ingraph.Config(num_envs=16, eval_every=5000)
