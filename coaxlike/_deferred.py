@@ -8,6 +8,8 @@ functional API, a compiled training run) never needs. Such an attribute holds a
 inputs (captured when deferred), only later.
 """
 
+import jax
+
 __all__ = []  # private module
 
 
@@ -24,16 +26,51 @@ class Deferred:
         ('Deferred', 3, 3)
     """
 
-    __slots__ = ("fn", "args")
+    __slots__ = ("fn", "args", "_made", "spec")
 
-    def __init__(self, fn, *args):
-        self.fn, self.args = fn, args
+    def __init__(self, fn, *args, spec=None):
+        # spec: the value's jax.ShapeDtypeStruct tree when known (see spec_of)
+        self.fn, self.args, self._made, self.spec = fn, args, _UNMADE, spec
+
+    def value(self):
+        """``fn(*args)``, made on the first call and kept: attributes deferring to the same
+        :class:`Deferred` share one value."""
+        if self._made is _UNMADE:
+            self._made = self.fn(*self.args)
+        return self._made
 
     def __getstate__(self):
-        return self.fn, self.args
+        return self.fn, self.args, self._made, self.spec
 
     def __setstate__(self, state):
-        self.fn, self.args = state
+        self.fn, self.args, self._made, self.spec = state
+
+
+class _Unmade:
+    def __reduce__(self):
+        return "_UNMADE"
+
+
+_UNMADE = _Unmade()
+
+
+def resolve(value):
+    """``value``, or what it defers to if it is a :class:`Deferred`."""
+    return value.value() if isinstance(value, Deferred) else value
+
+
+def spec_of(obj, name):
+    """The ``jax.ShapeDtypeStruct`` tree of array attribute ``name`` of ``obj``, without
+    making it if it is deferred with a known ``spec``."""
+    value = obj.__dict__[name]
+    if isinstance(value, Deferred) and value.spec is not None:
+        return value.spec
+    return jax.eval_shape(lambda tree: tree, resolve(value))
+
+
+def stored(obj, name):
+    """The attribute ``name`` of ``obj`` as stored: a :class:`Deferred` is not made."""
+    return obj.__dict__[name]
 
 
 class deferred_attribute:  # noqa: N801 - used as a decorator-like class attribute
@@ -53,7 +90,7 @@ class deferred_attribute:  # noqa: N801 - used as a decorator-like class attribu
             raise AttributeError(f"{type(obj).__name__!r} object has no attribute "
                                  f"{self.name!r}") from None
         if isinstance(value, Deferred):
-            value = obj.__dict__[self.name] = value.fn(*value.args)
+            value = obj.__dict__[self.name] = value.value()
         return value
 
     def __set__(self, obj, value):

@@ -2,6 +2,7 @@
 shared set-up (spaces, model type, preprocessors, value transform, seed), the type-1 /
 type-2 views of one forward pass, example inputs, initialisation and the host-side inputs of
 a call."""
+import functools
 import secrets
 
 import gymnasium as gym
@@ -11,7 +12,8 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_seed
-from ._seeding import with_seed_key
+from ._deferred import Deferred
+from ._seeding import prng_impl, with_seed_key
 from ._signatures import check_preprocessor, modeltype
 from ._transforms import _transform_pair
 
@@ -96,8 +98,8 @@ def _bad_return(obj, params, state, key, what, got, batch, want_of_batch):
     """coax's message for a forward pass whose output does not fit: coax describes it on a
     batch of one, so the output shape is re-evaluated (abstractly) for one example."""
     try:
-        out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *_example_args(obj, 1),
-                                                          False), params, state)
+        out, _ = jax.eval_shape(lambda p, s, k: obj.function(p, s, k, *_example_args(obj, 1),
+                                                             False), params, state, key)
         leaves = jax.tree_util.tree_leaves(out)
         got1 = leaves[0].shape if len(leaves) == 1 else f"{len(leaves)} arrays"
     except Exception:  # a forward pass that works on 2 rows only: report what was seen
@@ -109,15 +111,19 @@ def _bad_return(obj, params, state, key, what, got, batch, want_of_batch):
 
 
 def _init(obj, seed, batch=2, more_keys=None):
-    """Initialise ``obj``'s network on example data built from its spaces and set
-    ``obj.uses_rng``; return ``(params, state, key, extra, output shapes, batch)``.
+    """Set up ``obj``'s network initialisation on example data built from its spaces and set
+    ``obj.uses_rng``; return ``(made, shapes, output shapes, batch)``, where ``made`` is a
+    :class:`~coaxlike._deferred.Deferred` of ``(params, state, key, extra)`` and ``shapes``
+    the ``jax.ShapeDtypeStruct`` trees of its first three parts.
 
     The seed's key is split in two: the first initialises the network, the second is
-    returned as ``key`` (the object's own), and ``extra`` is ``more_keys(key)`` (``None``
-    without it). All in one compiled program (:func:`~coaxlike._seeding.with_seed_key`)
-    instead of one eager dispatch and compile per key operation and initialiser op: the
-    values of ``init_key, key = jax.random.split(jax.random.key(seed))`` and an eager
-    initialisation."""
+    ``key`` (the object's own), and ``extra`` is ``more_keys(key)`` (``None`` without it).
+    All in one compiled program (:func:`~coaxlike._seeding.with_seed_key`) instead of one
+    eager dispatch and compile per key operation and initialiser op: the values of
+    ``init_key, key = jax.random.split(jax.random.key(seed))`` and an eager initialisation.
+    The program is traced here (the checks need its shapes) and compiled and run when its
+    values are first read, so that an agent built for its pure functions can compile it
+    alongside other work, or never."""
     args = _example_args(obj, batch)
 
     def init(seed_key, *args):
@@ -125,14 +131,30 @@ def _init(obj, seed, batch=2, more_keys=None):
         params, state = obj._transformed.init(init_key, *args, True)
         return params, state, key, (None if more_keys is None else more_keys(key))
 
-    params, state, key, extra = with_seed_key(init, seed, *args)
-    out, _ = jax.eval_shape(lambda p, s: obj.function(p, s, key, *args, False), params, state)
+    impl = prng_impl()  # the key's implementation is the one in force now
+    made = Deferred(functools.partial(with_seed_key, impl=impl), init, seed, *args)
+    params, state, key, _ = jax.eval_shape(
+        lambda *a: with_seed_key(init, seed, *a, impl=impl), *args)
+    out, _ = jax.eval_shape(lambda p, s, k: obj.function(p, s, k, *args, False), params,
+                            state, key)
     try:  # haiku refuses rng=None when the forward pass draws random numbers
         jax.eval_shape(lambda p, s: obj.function(p, s, None, *args, True), params, state)
         obj.uses_rng = False
     except ValueError:
         obj.uses_rng = True
-    return params, state, key, extra, out, batch
+    return made, (params, state, key), out, batch
+
+
+def made_part(made, i):
+    """Part ``i`` of a deferred initialisation's ``(params, state, key, extra)``."""
+    return made.value()[i]
+
+
+def deferred_parts(made, count, specs=()):
+    """One :class:`~coaxlike._deferred.Deferred` per part of ``made``'s result, all made
+    by one run of it; ``specs``: the shapes of the first parts."""
+    specs = tuple(specs) + (None,) * count
+    return tuple(Deferred(made_part, made, i, spec=specs[i]) for i in range(count))
 
 
 def _setup(obj, func, env, observation_preprocessor, action_preprocessor, value_transform,

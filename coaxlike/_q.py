@@ -7,8 +7,9 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_unit
+from ._deferred import Deferred, deferred_attribute, resolve
 from ._model import (_bad_return, _call_inputs, _default_action_preprocessor, _init, _setup,
-                     _wire)
+                     _wire, deferred_parts)
 from ._transforms import _describe_transform, _qualname
 from ._tree_check import as_checked_tree, check_same_tree, copy_arrays, fresh_containers
 
@@ -19,6 +20,10 @@ __all__ = ["Q"]
 def _soft_update_tree(new, old, tau):
     return jax.tree_util.tree_map(lambda n, o: (tau * n + (1 - tau) * o).astype(o.dtype),
                                   new, old)
+
+
+def _copy_of(value):
+    return copy_arrays(resolve(value))
 
 
 class Q:
@@ -89,6 +94,13 @@ class Q:
         self._params, self._function_state, self._key = self._init_and_check()
 
     # built by _build() from func, the spaces and the preprocessors: not pickled
+    # made on first read (see coaxlike._model._init): an agent built for its pure functions
+    # compiles the initialisation alongside other work, or never
+    _params = deferred_attribute()
+    _function_state = deferred_attribute()
+    _key = deferred_attribute()
+    _DEFERRED = ("_params", "_function_state", "_key")
+
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2", "_check_s",
                 "_values_jit")
 
@@ -100,6 +112,8 @@ class Q:
         self._values_jit = jax.jit(self._values)
 
     def __getstate__(self):
+        for name in self._DEFERRED:  # made now: a deferred one holds the haiku closures
+            getattr(self, name)
         drop = set(self._DERIVED)
         if self._default_preprocessors[0]:  # closures: rebuilt from the space
             drop.add("observation_preprocessor")
@@ -116,7 +130,7 @@ class Q:
         self._build()
 
     def _init_and_check(self):
-        params, state, key, _, out, batch = _init(self, self.random_seed)
+        made, (params, state, key), out, batch = _init(self, self.random_seed)
         def want_of(b):
             return (b, self.n_actions) if self.modeltype == 2 else (b,)
 
@@ -129,7 +143,7 @@ class Q:
         if not jnp.issubdtype(out[0].dtype, jnp.floating):
             raise TypeError("func has bad return dtype; expected a subdtype of jnp.floating, "
                             f"got dtype={out[0].dtype}")
-        return params, state, key
+        return deferred_parts(made, 3, (params, state))
 
     # --- parameters and state --------------------------------------------------------------
 
@@ -169,8 +183,10 @@ class Q:
         """
         new = object.__new__(type(self))   # not copy.copy: that would rebuild via pickling
         new.__dict__.update(self.__dict__)
-        new._params = copy_arrays(self._params)
-        new._function_state = copy_arrays(self._function_state)
+        for name in ("_params", "_function_state"):  # a deferred original: a deferred copy
+            value = self.__dict__[name]
+            setattr(new, name, Deferred(_copy_of, value, spec=value.spec)
+                    if isinstance(value, Deferred) else copy_arrays(value))
         return new
 
     def soft_update(self, other, tau):

@@ -16,10 +16,18 @@ __all__ = []  # private module
 _INT32 = np.iinfo(np.int32)
 
 
-def with_seed_key(fn, seed, *args):
+def prng_impl():
+    """The name of the default PRNG implementation in force now (to make a key later under
+    it: :class:`~coaxlike._deferred.Deferred` values are made outside the caller's
+    ``jax.default_prng_impl`` context)."""
+    return jax.config.jax_default_prng_impl
+
+
+def with_seed_key(fn, seed, *args, impl=None):
     """``fn(jax.random.key(seed), *args)`` as one compiled call.
 
-    ``seed`` is an int; the key is of the default PRNG implementation in force at the call.
+    ``seed`` is an int; the key is of PRNG implementation ``impl`` (a name; ``None``: the
+    default in force at the call).
     A seed that fits int32 is passed into the call and made into a key there (the same key
     as ``jax.random.key(seed)`` eagerly); a larger one (which JAX folds from 64 bits on the
     host) is made into a key eagerly first. ``fn`` must be traceable; its result's arrays
@@ -40,16 +48,17 @@ def with_seed_key(fn, seed, *args):
         ...       == jax.random.key_data(jax.random.split(jax.random.key(3)))).all())
         True
     """
-    impl = jax.config.jax_default_prng_impl  # passed: jit's cache does not key on it
+    impl = prng_impl() if impl is None else impl  # passed: jit's cache does not key on it
     if _INT32.min <= seed <= _INT32.max:
         return _from_seed(np.int32(seed), args, fn=fn, impl=impl)
     return _from_key(jax.random.key(seed, impl=impl), args, fn=fn)
 
 
-def fold_in_seed(seed, data):
+def fold_in_seed(seed, data, impl=None):
     """``jax.random.fold_in(jax.random.key(seed), data)`` as one compiled call, compiled
-    once per process and PRNG implementation (``data`` an int, traced)."""
-    return with_seed_key(_fold_in, seed, np.uint32(data))
+    once per process and PRNG implementation (``data`` an int, traced; ``impl`` as for
+    :func:`with_seed_key`)."""
+    return with_seed_key(_fold_in, seed, np.uint32(data), impl=impl)
 
 
 def _fold_in(key, data):

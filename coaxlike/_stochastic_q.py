@@ -25,7 +25,8 @@ import numpy as np
 
 from . import _spaces
 from ._checks import as_real, check_int
-from ._model import _call_inputs, _init, _setup, _wire
+from ._deferred import deferred_attribute
+from ._model import _call_inputs, _init, _setup, _wire, deferred_parts
 from ._q import Q
 
 __all__ = ["StochasticQ"]
@@ -190,6 +191,13 @@ class StochasticQ:
         (self._params, self._function_state, self._key,
          self._sample_key) = self._init_and_check()
 
+    # made on first read, as Q's
+    _params = deferred_attribute()
+    _function_state = deferred_attribute()
+    _key = deferred_attribute()
+    _sample_key = deferred_attribute()
+    _DEFERRED = ("_params", "_function_state", "_key", "_sample_key")
+
     # built by _build() from func, the spaces, the preprocessors and the support: not pickled
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2",
                 "mean_func_type1", "mean_func_type2", "_mean_type2", "_check_s", "_dist_jit",
@@ -213,8 +221,8 @@ class StochasticQ:
         self._sample_jit = jax.jit(self._sample)
 
     def _init_and_check(self):
-        params, state, key, sample_key, out, batch = _init(
-            self, self.random_seed, more_keys=lambda key: jax.random.fold_in(key, 3))
+        made, (params, state, _), out, batch = _init(self, self.random_seed,
+                                    more_keys=lambda key: jax.random.fold_in(key, 3))
         want, what = (((batch, self.n_actions, self.num_bins), "(batch, n_actions, num_bins)")
                       if self.modeltype == 2 else ((batch, self.num_bins), "(batch, num_bins)"))
         for name, leaf in out.items():
@@ -224,7 +232,7 @@ class StochasticQ:
                                 f"got {leaf.shape}")
             if not jnp.issubdtype(leaf.dtype, jnp.floating):
                 raise TypeError(f"func must return floating-point {name!r}, got {leaf.dtype}")
-        return params, state, key, sample_key
+        return deferred_parts(made, 4, (params, state))
 
     # --- parameters and state: shared with Q (same fields, same checks) ------------------
 

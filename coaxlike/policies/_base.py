@@ -16,7 +16,7 @@ import numpy as np
 
 from .._checks import check_seed
 from .._deferred import Deferred, deferred_attribute
-from .._seeding import fold_in_seed
+from .._seeding import fold_in_seed, prng_impl
 from .._q import Q
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
@@ -82,7 +82,7 @@ class ValuePolicy:
         random_seed = check_seed(random_seed)  # None: q's (always set: Q draws one)
         self.random_seed = q.random_seed if random_seed is None else random_seed
         # made on first use (the functional API never needs it), in one compiled call
-        self._key = Deferred(fold_in_seed, self.random_seed, self._seed_salt)
+        self._key = Deferred(fold_in_seed, self.random_seed, self._seed_salt, prng_impl())
         self._ties = 0  # tie-breaks drawn by mode() under the current key (see _break_ties)
         self._build()
 

@@ -5,6 +5,7 @@ import gymnasium as gym
 import jax
 import optax
 
+from .._deferred import spec_of
 from .._q import Q
 from .._stochastic_q import StochasticQ
 from .._tree_check import check_same_tree
@@ -40,8 +41,10 @@ def _check_q_targ(q_targ, q):
     if _layout(q_targ) != _layout(q):
         raise ValueError("q_targ must have the modeltype and action space of q, got "
                          f"{q_targ!r} for q = {q!r}")
-    check_same_tree(q_targ.params, q.params, "q_targ.params")
-    check_same_tree(q_targ.function_state, q.function_state, "q_targ.function_state")
+    # their shapes: deferred parameters are not made for this
+    check_same_tree(spec_of(q_targ, "_params"), spec_of(q, "_params"), "q_targ.params")
+    check_same_tree(spec_of(q_targ, "_function_state"), spec_of(q, "_function_state"),
+                    "q_targ.function_state")
 
 
 def _layout(q):

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_seed, check_unit
-from .._deferred import Deferred, deferred_attribute
-from .._seeding import fold_in_seed
+from .._deferred import Deferred, deferred_attribute, resolve, stored
+from .._seeding import fold_in_seed, prng_impl
 from .._tree_check import check_same_tree, fresh_containers
 from ..value_losses import huber
 from . import _learner_files
@@ -28,6 +28,10 @@ __all__ = ["TDLearner"]
 
 
 # --- the shell ------------------------------------------------------------------------------
+
+def _initial_opt_state(optimizer, params):
+    return optimizer.init(resolve(params))
+
 
 class TDLearner:
     r"""Abstract base of the TD learners; use :class:`~coaxlike.td_learning.QLearning`,
@@ -132,8 +136,8 @@ class TDLearner:
         self.random_seed = q.random_seed if random_seed is None else random_seed
         # made on first use (the functional API never needs them), from q's parameters now;
         # the key in one compiled call (once per process), not three eager ones
-        self._opt_state = Deferred(self.optimizer.init, q.params)
-        self._key = Deferred(fold_in_seed, self.random_seed, 7)
+        self._opt_state = Deferred(_initial_opt_state, self.optimizer, stored(q, "_params"))
+        self._key = Deferred(fold_in_seed, self.random_seed, 7, prng_impl())
         compiled = compile_learner(self, q, pi_targ, pi_source, loss_function)
         self._spec, self._drop = compiled.spec, {}
         self._retrace = self.off_policy_correction == "retrace"
