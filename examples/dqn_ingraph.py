@@ -43,6 +43,7 @@ runs each seed on its own to time each; ``--help`` for the hyperparameters). The
 seconds printed include compilation.
 """
 import argparse
+import concurrent.futures
 import dataclasses
 import gc
 import time
@@ -430,17 +431,23 @@ def _run(config, seeds):
     keys = seed_keys(config, seeds)
     t1 = time.perf_counter()
     if len(keys) == 1:  # without vmap, which costs a third of the tracing
-        params = functions.agent.params
-
         def program(keys, params):
             out = functions.train(keys[0], together=False, params=params)
             return jax.tree_util.tree_map(lambda x: x[None], out)
-    else:
-        params = None
 
+        # the agent makes its parameters on first read (compiling its initialisation): on a
+        # worker thread, while this one traces and compiles the run from their shapes
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            made = pool.submit(lambda: functions.agent.params)
+            shapes = jax.eval_shape(functions.agent.init_params, keys[0])
+            train = jax.jit(program).lower(keys, shapes).compile(compiler_options())
+            params = made.result()
+    else:
         def program(keys, params):
             return jax.vmap(functions.train, axis_name=SEEDS)(keys)
-    train = jax.jit(program).lower(keys, params).compile(compiler_options())
+
+        params = None
+        train = jax.jit(program).lower(keys, params).compile(compiler_options())
     t2 = time.perf_counter()
     out = jax.block_until_ready(train(keys, params))
     t3 = time.perf_counter()
