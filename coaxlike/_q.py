@@ -35,8 +35,12 @@ class Q:
     * **type-1** ``func(S, A, is_training) -> (B,)``: the value of the given actions (``A`` is
       one-hot ``(B, n)`` for Discrete actions, ``float32 (B, *shape)`` for Box actions).
 
-    ``func`` is transformed with :func:`haiku.transform_with_state`, initialised on example
-    data built from the spaces and its output shape is checked at construction.
+    ``func`` is transformed with :func:`haiku.transform_with_state` and its output shape is
+    checked at construction on example data built from the spaces (traced, not run). The
+    parameters, function state and key are made on first use (:attr:`params`, a call, a
+    learner's update, pickling), by one compiled program under the PRNG implementation in
+    force at construction, the same values as made at once: an agent built only for its
+    pure functions compiles no initialisation it does not need.
 
     Observations: with a plain env, ``q(s)`` takes one observation; with a gymnasium vector env
     (it has ``single_observation_space``) every call takes and returns a batch.
