@@ -2,7 +2,6 @@
 shared set-up (spaces, model type, preprocessors, value transform, seed), the type-1 /
 type-2 views of one forward pass, example inputs, initialisation and the host-side inputs of
 a call."""
-import functools
 import secrets
 
 import gymnasium as gym
@@ -13,7 +12,7 @@ import numpy as np
 from . import _spaces
 from ._checks import check_seed
 from ._deferred import Deferred
-from ._seeding import prng_impl, with_seed_key
+from ._seeding import seeded_program
 from ._signatures import check_preprocessor, modeltype
 from ._transforms import _transform_pair
 
@@ -118,7 +117,7 @@ def _init(obj, seed, batch=2, more_keys=None):
 
     The seed's key is split in two: the first initialises the network, the second is
     ``key`` (the object's own), and ``extra`` is ``more_keys(key)`` (``None`` without it).
-    All in one compiled program (:func:`~coaxlike._seeding.with_seed_key`) instead of one
+    All in one compiled program (:func:`~coaxlike._seeding.seeded_program`) instead of one
     eager dispatch and compile per key operation and initialiser op: the values of
     ``init_key, key = jax.random.split(jax.random.key(seed))`` and an eager initialisation.
     The program is traced here (the checks need its shapes) and compiled and run when its
@@ -131,10 +130,9 @@ def _init(obj, seed, batch=2, more_keys=None):
         params, state = obj._transformed.init(init_key, *args, True)
         return params, state, key, (None if more_keys is None else more_keys(key))
 
-    impl = prng_impl()  # the key's implementation is the one in force now
-    made = Deferred(functools.partial(with_seed_key, impl=impl), init, seed, *args)
-    params, state, key, _ = jax.eval_shape(
-        lambda *a: with_seed_key(init, seed, *a, impl=impl), *args)
+    program = seeded_program(init)  # the key's implementation is the one in force now
+    made = Deferred(program, seed, *args)
+    params, state, key, _ = jax.eval_shape(lambda *a: program(seed, *a), *args)
     out, _ = jax.eval_shape(lambda p, s, k: obj.function(p, s, k, *args, False), params,
                             state, key)
     try:  # haiku refuses rng=None when the forward pass draws random numbers

@@ -97,7 +97,6 @@ class Q:
         self._build()
         self._params, self._function_state, self._key = self._init_and_check()
 
-    # built by _build() from func, the spaces and the preprocessors: not pickled
     # made on first read (see coaxlike._model._init): an agent built for its pure functions
     # compiles the initialisation alongside other work, or never
     _params = deferred_attribute()
@@ -105,6 +104,7 @@ class Q:
     _key = deferred_attribute()
     _DEFERRED = ("_params", "_function_state", "_key")
 
+    # built by _build() from func, the spaces and the preprocessors: not pickled
     _DERIVED = ("_transformed", "function", "function_type1", "function_type2", "_check_s",
                 "_values_jit")
 

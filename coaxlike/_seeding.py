@@ -54,6 +54,30 @@ def with_seed_key(fn, seed, *args, impl=None):
     return _from_key(jax.random.key(seed, impl=impl), args, fn=fn)
 
 
+def seeded_program(fn, impl=None):
+    """``call(seed, *args) -> fn(jax.random.key(seed), *args)`` as one compiled call, for a
+    ``fn`` made per object (a closure): unlike :func:`with_seed_key`, whose compiled
+    programs are cached per ``fn`` for the whole process, ``call`` holds its own, freed
+    with it (tracing ``call`` under ``jax.eval_shape`` first leaves the trace for the
+    compile). ``impl``: the PRNG implementation's name, ``None`` the default in force now.
+
+    Examples:
+        >>> import jax
+        >>> call = seeded_program(lambda key, n: jax.random.uniform(key, (2,)) * n)
+        >>> float(call(3, 2.0)[0]) == float(jax.random.uniform(jax.random.key(3), (2,))[0] * 2)
+        True
+    """
+    impl = prng_impl() if impl is None else impl
+    from_seed = jax.jit(lambda seed, args: fn(jax.random.key(seed, impl=impl), *args))
+    from_key = jax.jit(lambda key, args: fn(key, *args))
+
+    def call(seed, *args):
+        if _INT32.min <= seed <= _INT32.max:
+            return from_seed(np.int32(seed), args)
+        return from_key(jax.random.key(seed, impl=impl), args)
+    return call
+
+
 def fold_in_seed(seed, data, impl=None):
     """``jax.random.fold_in(jax.random.key(seed), data)`` as one compiled call, compiled
     once per process and PRNG implementation (``data`` an int, traced; ``impl`` as for
@@ -65,7 +89,8 @@ def _fold_in(key, data):
     return jax.random.fold_in(key, data)
 
 
-# fn static: a module-level fn compiles once per process, a closure once per call
+# fn static: for module-level fns, compiled once per process (a closure would be kept alive
+# by the cache: use seeded_program)
 @functools.partial(jax.jit, static_argnames=("fn", "impl"))
 def _from_seed(seed, args, *, fn, impl):
     return fn(jax.random.key(seed, impl=impl), *args)

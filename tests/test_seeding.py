@@ -159,3 +159,18 @@ def test_a_learner_built_on_deferred_parameters_initialises_its_optimizer_on_the
     jax.tree_util.tree_map(np.testing.assert_array_equal, learner.optimizer_state["p"],
                            initial)
     jax.tree_util.tree_map(np.testing.assert_array_equal, learner.q_targ.params, initial)
+
+
+def test_a_q_and_its_compiled_initialisation_are_freed_together():
+    """The initialisation program is the Q's own (not in a process-wide cache that would
+    keep every Q alive)."""
+    import gc
+    import weakref
+    env = gym.make("CartPole-v1")
+    q = coaxlike.Q(_func, env, random_seed=1)
+    q.params  # made
+    unread = coaxlike.Q(_func, env, random_seed=2)  # never made
+    refs = [weakref.ref(q), weakref.ref(unread)]
+    del q, unread
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
