@@ -100,21 +100,21 @@ def test_building_an_agent_compiles_a_few_programs():
 
 
 def test_a_learners_optimizer_state_is_made_from_the_parameters_it_was_built_with():
-    """The optimizer state is made on first use, from q's parameters at construction: an
-    optimizer whose state holds the parameters sees those, not later ones."""
+    """On parameters already made, the optimizer state is made at construction (as before
+    deferral existed); the key on first use. An optimizer whose state holds the parameters
+    sees those of construction, not later ones."""
     from coaxlike._deferred import Deferred
     env = gym.make("CartPole-v1")
     q = coaxlike.Q(_func, env, random_seed=0)
-    built_with = q.params
+    built_with = q.params  # made
     holds_params = optax.GradientTransformation(lambda params: {"p": params},
                                                 lambda g, s, p=None: (g, s))
     learner = coaxlike.td_learning.QLearning(q, optimizer=holds_params)
-    assert isinstance(learner.__dict__["_opt_state"], Deferred)
+    assert not isinstance(learner.__dict__["_opt_state"], Deferred)
     assert isinstance(learner.__dict__["_key"], Deferred)
     q.params = jax.tree_util.tree_map(lambda x: x + 1, q.params)
     jax.tree_util.tree_map(np.testing.assert_array_equal, learner.optimizer_state["p"],
                            built_with)
-    assert not isinstance(learner.__dict__["_opt_state"], Deferred)  # made once, kept
 
 
 def test_an_agent_built_for_its_functions_makes_no_parameters_optimizer_state_or_keys():
@@ -149,11 +149,13 @@ def test_q_parameters_are_made_on_first_read_with_the_prng_of_construction():
 
 
 def test_a_learner_built_on_deferred_parameters_initialises_its_optimizer_on_them():
+    from coaxlike._deferred import Deferred
     env = gym.make("CartPole-v1")
     q = coaxlike.Q(_func, env, random_seed=6)
     holds_params = optax.GradientTransformation(lambda params: {"p": params},
                                                 lambda g, s, p=None: (g, s))
     learner = coaxlike.td_learning.QLearning(q, q_targ=q.copy(), optimizer=holds_params)
+    assert isinstance(learner.__dict__["_opt_state"], Deferred)
     initial = q.params
     q.params = jax.tree_util.tree_map(lambda x: x * 2, q.params)
     jax.tree_util.tree_map(np.testing.assert_array_equal, learner.optimizer_state["p"],

@@ -134,9 +134,12 @@ class TDLearner:
                              for name, check in self._hp_checks.items()}
         random_seed = check_seed(random_seed)
         self.random_seed = q.random_seed if random_seed is None else random_seed
-        # made on first use (the functional API never needs them), from q's parameters now;
-        # the key in one compiled call (once per process), not three eager ones
-        self._opt_state = Deferred(_initial_opt_state, self.optimizer, stored(q, "_params"))
+        # on parameters not made yet (a new Q), the optimizer state is made with them, on
+        # first use (the functional API never needs it); the key is made on first use, in one
+        # compiled call (once per process), not three eager ones
+        params = stored(q, "_params")
+        self._opt_state = (Deferred(_initial_opt_state, self.optimizer, params)
+                           if isinstance(params, Deferred) else self.optimizer.init(q.params))
         self._key = Deferred(fold_in_seed, self.random_seed, 7, prng_impl())
         compiled = compile_learner(self, q, pi_targ, pi_source, loss_function)
         self._spec, self._drop = compiled.spec, {}
