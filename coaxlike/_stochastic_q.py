@@ -221,8 +221,8 @@ class StochasticQ:
         self._sample_jit = jax.jit(self._sample)
 
     def _init_and_check(self):
-        made, (params, state, _), out, batch = _init(self, self.random_seed,
-                                    more_keys=lambda key: jax.random.fold_in(key, 3))
+        made, (params, state, _), out, batch = _init(
+            self, self.random_seed, more_keys=lambda key: jax.random.fold_in(key, 3))
         want, what = (((batch, self.n_actions, self.num_bins), "(batch, n_actions, num_bins)")
                       if self.modeltype == 2 else ((batch, self.num_bins), "(batch, num_bins)"))
         for name, leaf in out.items():

@@ -217,10 +217,11 @@ class Functions(NamedTuple):
     """What :func:`make_functions` returns: the agent and pure functions of one seed."""
 
     agent: Any  # the DQN whose pure functions are used
-    init: Any  # key -> Carry
+    init: Any  # (key, params=None) -> Carry
     train_chunk: Any  # Carry -> (Carry, losses): eval_every env steps
     evaluate: Any  # (params, key) -> greedy mean return
-    train: Any  # key -> results; call as jax.vmap(train, axis_name=SEEDS)(keys)
+    # (key, together=True, params=None) -> results; jax.vmap(train, axis_name=SEEDS)(keys)
+    train: Any
 
 
 def make_functions(config, seed=0):
