@@ -107,12 +107,11 @@ def make_agent(config, seed=0):
     """A :class:`~coaxlike.agents.DQN` whose pure functions train every seed.
 
     Its buffer and env are never used, and its parameters only as a single seed's starting
-    point (see :func:`run`); its configuration is: one round is
-    ``num_envs`` env steps with ``updates_per_step`` updates, so a target sync every
-    ``target_period`` updates is one every ``target_period * num_envs / updates_per_step``
-    env steps. One CartPole stepped ``num_envs`` times per round stands for the
-    ``num_envs`` CartPoles stepped once: the same env steps per round, so the same target
-    syncs, for one env to make.
+    point (see :func:`run`); its configuration is: one round is ``num_envs`` env steps with
+    ``updates_per_step`` updates, so a target sync every ``target_period`` updates is one
+    every ``target_period * num_envs / updates_per_step`` env steps. One CartPole stepped
+    ``num_envs`` times per round stands for the ``num_envs`` CartPoles stepped once: the
+    same env steps per round, so the same target syncs, for one env to make.
     """
     def func(S, is_training):
         if hk.running_init():  # every layer's initialisation key from one split
@@ -405,8 +404,8 @@ def run(config, seeds):
     A single seed runs without ``vmap`` (``train(key, together=False)``, about a third less
     tracing), and starts from the parameters of the agent, built with that seed: the
     network's initialisation is compiled once (by the agent), not again in the run. Several
-    seeds initialise theirs in the run, from the same keys (the same
-    values, up to the rounding of a differently compiled initialisation).
+    seeds initialise theirs in the run, from the same keys (the same values, up to the
+    rounding of a differently compiled initialisation).
 
     The Python objects alive before the call are frozen out of the cyclic garbage collector
     during it (``gc.freeze``): tracing allocates a few hundred thousand objects, and the
