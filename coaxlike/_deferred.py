@@ -63,7 +63,7 @@ def resolve(value):
 def spec_of(obj, name):
     """The ``jax.ShapeDtypeStruct`` tree of array attribute ``name`` of ``obj``, without
     making it if it is deferred with a known ``spec``."""
-    value = obj.__dict__[name]
+    value = stored(obj, name)
     if isinstance(value, Deferred) and value.spec is not None:
         return value.spec
     return jax.eval_shape(lambda tree: tree, resolve(value))

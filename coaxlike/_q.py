@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _spaces
 from ._checks import check_unit
-from ._deferred import Deferred, deferred_attribute, resolve
+from ._deferred import Deferred, deferred_attribute, resolve, stored
 from ._model import (_bad_return, _call_inputs, _default_action_preprocessor, _init, _setup,
                      _wire, deferred_parts)
 from ._transforms import _describe_transform, _qualname
@@ -188,7 +188,7 @@ class Q:
         new = object.__new__(type(self))   # not copy.copy: that would rebuild via pickling
         new.__dict__.update(self.__dict__)
         for name in ("_params", "_function_state"):  # a deferred original: a deferred copy
-            value = self.__dict__[name]
+            value = stored(self, name)
             setattr(new, name, Deferred(_copy_of, value, spec=value.spec)
                     if isinstance(value, Deferred) else copy_arrays(value))
         return new
